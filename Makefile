@@ -1,0 +1,41 @@
+# The front door: `make run` serves the API, `make test` runs every check. Nothing else to set up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: run test superuser lint format checks
+
+run: $(INSTALLED)  ## Serve the API with gunicorn on $HOST:$PORT (default 127.0.0.1:8000)
+	@$(PY) scripts/dev.py serve
+
+test: $(INSTALLED)  ## The whole suite under coverage, lint, migration and deploy checks
+	@$(PY) scripts/dev.py run -- $(MAKE) --no-print-directory checks
+
+superuser: $(INSTALLED)  ## Create an admin (staff) account interactively
+	@$(PY) scripts/dev.py run -- $(PY) manage.py createsuperuser
+
+lint: $(INSTALLED)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(INSTALLED)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+# Run by `make test` with DATABASE_URL set; not meant to be called directly.
+checks:
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) -m coverage erase
+	$(PY) -m coverage run manage.py test --noinput --verbosity 1
+	$(PY) -m coverage report
+	$(MAKE) --no-print-directory lint
+	$(PY) manage.py makemigrations --check --dry-run
+	DEBUG=false HTTPS=true SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
+		$(PY) manage.py check --deploy --fail-level WARNING
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@

@@ -1,0 +1,56 @@
+"""Typed readers for environment variables that fail loudly on a malformed value.
+
+Settings must never guess: a typo such as DEBUG=ture or PAGE_SIZE=fifty stops the process at start
+with a message naming the variable, instead of silently running with a default.
+"""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_VALUES = {"1", "true", "yes", "on"}
+FALSE_VALUES = {"0", "false", "no", "off"}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = env_str(name)
+    if not raw:
+        return default
+    if raw.lower() in TRUE_VALUES:
+        return True
+    if raw.lower() in FALSE_VALUES:
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of true/false/1/0/yes/no/on/off, not {raw!r}.")
+
+
+def env_int(name: str, default: int, *, min_value: int, max_value: int) -> int:
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}.") from None
+    if not min_value <= value <= max_value:
+        raise ImproperlyConfigured(f"{name} must be between {min_value} and {max_value}, not {value}.")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = env_str(name)
+    if not raw:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate such as 20/min: a positive count, a slash, and s/min/hour/day."""
+    raw = env_str(name) or default
+    count, _, period = raw.partition("/")
+    if not count.isdigit() or int(count) < 1 or not period or period[0] not in "smhd":
+        raise ImproperlyConfigured(f"{name} must look like 20/min (count/s|min|hour|day), not {raw!r}.")
+    return raw

@@ -1,0 +1,242 @@
+"""Settings for healthcare-backend, read from the environment (and `.env`, if present).
+
+Every variable is listed, with its default, in `.env.example` and in the README. A malformed value stops
+the process at start (see `healthcare.env`); there is no production secret default.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
+
+from healthcare.env import env_bool, env_int, env_list, env_rate, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env", override=False)
+
+# Local state of `make run` / `make test`: generated secret key, embedded PostgreSQL, file cache.
+DATA_DIR = Path(env_str("DATA_DIR") or BASE_DIR / ".data")
+
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+
+# Placeholders that appear in this repository and must never sign a production token.
+KNOWN_INSECURE_KEYS = {"change-me", "replace-with-a-long-random-string"}
+
+
+def read_secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if not key and (DATA_DIR / "secret_key").is_file():
+        key = (DATA_DIR / "secret_key").read_text().strip()
+    if not key:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it in the environment or .env, or use `make run` / `make test`, "
+            "which generate one into .data/secret_key."
+        )
+    if not DEBUG and (
+        len(key) < 50 or len(set(key)) < 5 or key.startswith("django-insecure") or key in KNOWN_INSECURE_KEYS
+    ):
+        raise ImproperlyConfigured(
+            "SECRET_KEY is too short or a known placeholder; with DEBUG off it must be at least "
+            "50 random characters (python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
+    return key
+
+
+SECRET_KEY = read_secret_key()
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "hospital",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "hospital.middleware.ApiGuardMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "healthcare.urls"
+WSGI_APPLICATION = "healthcare.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def read_database_url() -> str:
+    url = env_str("DATABASE_URL")
+    if not url and (DATA_DIR / "database_url").is_file():
+        url = (DATA_DIR / "database_url").read_text().strip()
+    if not url:
+        raise ImproperlyConfigured(
+            "DATABASE_URL is not set and the embedded PostgreSQL has not been started. "
+            "Set DATABASE_URL, or use `make run` / `make test`, which start it."
+        )
+    return url
+
+
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            read_database_url(),
+            conn_max_age=env_int("DB_CONN_MAX_AGE", 60, min_value=0, max_value=86400),
+            conn_health_checks=True,
+        )
+    }
+except ValueError as error:
+    raise ImproperlyConfigured(f"DATABASE_URL is malformed: {error}") from None
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must point to PostgreSQL (postgres://...).")
+# Fail fast while the database is unreachable, so clients get a 503 instead of a hanging request.
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+    "DB_CONNECT_TIMEOUT", 3, min_value=1, max_value=60
+)
+
+AUTH_USER_MODEL = "hospital.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# One cache shared by all gunicorn workers of a host (login/register throttling), without a server.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "cache"),
+    }
+}
+
+# Request bodies: the API accepts JSON objects of at most 1 MiB (larger -> 413).
+MAX_REQUEST_BODY_BYTES = 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+
+PAGE_SIZE = env_int("PAGE_SIZE", 50, min_value=1, max_value=10_000)
+MAX_PAGE_SIZE = env_int("MAX_PAGE_SIZE", 500, min_value=1, max_value=10_000)
+if PAGE_SIZE > MAX_PAGE_SIZE:
+    raise ImproperlyConfigured(f"PAGE_SIZE ({PAGE_SIZE}) must not exceed MAX_PAGE_SIZE ({MAX_PAGE_SIZE}).")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "hospital.pagination.LinkHeaderPagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "hospital.filters.StrictSearchFilter",
+        "hospital.filters.StrictOrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "hospital.schema.ApiAutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env_rate("AUTH_THROTTLE_RATE", "20/min"),
+        "register": env_rate("AUTH_THROTTLE_RATE", "20/min"),
+    },
+    # Client IP for throttling: REMOTE_ADDR, unless this many trusted proxies set X-Forwarded-For.
+    # DRF's default (None) would trust any client-supplied X-Forwarded-For and make throttling bypassable.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, min_value=0, max_value=10),
+    "PAGE_SIZE": PAGE_SIZE,
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("ACCESS_TOKEN_MINUTES", 15, min_value=1, max_value=1440)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("REFRESH_TOKEN_DAYS", 7, min_value=1, max_value=365)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    # Tokens stop working when the user's password changes.
+    "CHECK_REVOKE_TOKEN": True,
+    "ALGORITHM": "HS256",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "healthcare-backend API",
+    "DESCRIPTION": (
+        "Patients, doctors and the assignment of doctors to patients, behind JWT authentication. "
+        "Log in at /api/auth/login/, then use Authorize with the access token."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"GenderEnum": "hospital.models.Gender"},
+    "PREPROCESSING_HOOKS": ["hospital.schema.exclude_unslashed_routes"],
+}
+
+# Security headers; HSTS, HTTPS redirect and secure cookies when served behind TLS (HTTPS=true).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+HTTPS = env_bool("HTTPS", False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = 31_536_000
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# Logs carry no request bodies, query strings or tokens: gunicorn logs the path only (gunicorn.conf.py).
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "loggers": {
+        # 4xx responses are the client's business and are answered in JSON; keep the log for faults.
+        "django.request": {"level": "ERROR"},
+    },
+}

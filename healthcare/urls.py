@@ -1,0 +1,13 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("api/", include("hospital.urls")),
+    path("admin/", admin.site.urls),
+]
+
+# JSON under /api/, Django's HTML pages elsewhere (the admin).
+handler400 = "hospital.exceptions.bad_request"
+handler403 = "hospital.exceptions.permission_denied"
+handler404 = "hospital.exceptions.page_not_found"
+handler500 = "hospital.exceptions.server_error"

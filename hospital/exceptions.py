@@ -1,0 +1,68 @@
+"""Error responses produced outside DRF's views, in DRF's shapes (`{"detail": "..."}`).
+
+DRF's own exception handler already answers validation (400), authentication (401), permission (403),
+not found (404), method (405), media type (415) and throttling (429) errors. What remains lives here:
+the database being unreachable (503), oversized bodies (413) and Django's 400/403/404/500 handlers,
+which answer JSON under /api/ and keep Django's HTML pages for the admin.
+"""
+
+from django.db import IntegrityError, InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.views import defaults
+
+API_PREFIX = "/api/"
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def json_error(detail: str, status: int, **headers: str) -> JsonResponse:
+    response = JsonResponse({"detail": detail}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Connection-level failures (server down, restarting, unreachable), not errors in a query."""
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
+def database_unavailable_response() -> JsonResponse:
+    return json_error(
+        "The database is unavailable. Please retry shortly.",
+        503,
+        Retry_After=str(DATABASE_RETRY_AFTER_SECONDS),
+    )
+
+
+def violated_constraint(error: IntegrityError) -> str | None:
+    """The name of the database constraint an IntegrityError reports, if any."""
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
+
+
+def is_api_request(request) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def bad_request(request, exception):
+    if is_api_request(request):
+        return json_error("Bad request.", 400)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request, exception):
+    if is_api_request(request):
+        return json_error("You do not have permission to perform this action.", 403)
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request, exception):
+    if is_api_request(request):
+        return json_error("Not found.", 404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    if is_api_request(request):
+        return json_error("A server error occurred.", 500)
+    return defaults.server_error(request)

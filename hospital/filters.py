@@ -1,0 +1,76 @@
+"""Query-string filters. A malformed value is a 400 naming the parameter, never ignored or a 500."""
+
+import django_filters
+from django import forms
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter, SearchFilter
+
+from hospital.models import MAX_PATIENT_AGE, Doctor, Gender, Patient, Specialization
+
+MAX_SEARCH_LENGTH = 100
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
+
+
+class StrictSearchFilter(SearchFilter):
+    """`?search=`: at most 100 characters, split on spaces, every term matching one of the fields."""
+
+    def get_search_terms(self, request):
+        field = serializers.CharField(max_length=MAX_SEARCH_LENGTH, trim_whitespace=False, allow_blank=True)
+        try:
+            field.run_validation(request.query_params.get(self.search_param, ""))
+        except ValidationError as error:
+            raise ValidationError({self.search_param: error.detail}) from None
+        return super().get_search_terms(request)
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """`?ordering=`: only the fields a view documents; `id` always breaks ties so pages are stable."""
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        valid = [name for name, _label in self.get_valid_fields(queryset, view, {"request": request})]
+        unknown = [term for term in fields if term.removeprefix("-") not in valid]
+        if unknown:
+            allowed = ", ".join(valid)
+            raise ValidationError(
+                {self.ordering_param: [f"Unknown ordering field {unknown[0]!r}; use one of: {allowed}."]}
+            )
+        return fields
+
+    def get_ordering(self, request, queryset, view):
+        ordering = list(super().get_ordering(request, queryset, view) or [])
+        if not {"id", "-id"} & set(ordering):
+            ordering.append("id")
+        return ordering
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole-number filter: `?age_min=1.5` or `?age_min=1e999` is a 400, not a database error."""
+
+    field_class = forms.IntegerField
+
+
+class PatientFilter(django_filters.FilterSet):
+    gender = django_filters.ChoiceFilter(choices=Gender.choices)
+    age_min = IntegerFilter(field_name="age", lookup_expr="gte", min_value=0, max_value=MAX_PATIENT_AGE)
+    age_max = IntegerFilter(field_name="age", lookup_expr="lte", min_value=0, max_value=MAX_PATIENT_AGE)
+
+    class Meta:
+        model = Patient
+        fields = ["gender", "age_min", "age_max"]
+
+
+class DoctorFilter(django_filters.FilterSet):
+    specialization = django_filters.ChoiceFilter(choices=Specialization.choices)
+    gender = django_filters.ChoiceFilter(choices=Gender.choices)
+
+    class Meta:
+        model = Doctor
+        fields = ["specialization", "gender"]
+
+
+class MappingFilter(django_filters.FilterSet):
+    # Plain ids, not ModelChoiceFilter: "no such patient" must look like "no mappings", so a filter
+    # never reveals whether another user's patient exists.
+    patient = IntegerFilter(field_name="patient_id", min_value=1, max_value=MAX_ID)
+    doctor = IntegerFilter(field_name="doctor_id", min_value=1, max_value=MAX_ID)

@@ -1,0 +1,37 @@
+"""Guards that run before any view: body size, database outages, and no caching of medical data."""
+
+from django.conf import settings
+
+from hospital.exceptions import database_unavailable_response, is_api_request, is_database_unavailable, json_error
+
+
+class ApiGuardMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if is_api_request(request):
+            rejection = self.reject_body(request)
+            if rejection is not None:
+                return rejection
+        response = self.get_response(request)
+        if is_api_request(request):
+            # Responses carry medical records: no shared or browser cache may keep them.
+            response.setdefault("Cache-Control", "no-store")
+        return response
+
+    @staticmethod
+    def reject_body(request):
+        """Refuse a body over the limit before anything reads it (DRF's parsers read the raw stream)."""
+        raw_length = request.META.get("CONTENT_LENGTH") or "0"
+        if not raw_length.isdigit():
+            return json_error("Invalid Content-Length header.", 400)
+        if int(raw_length) > settings.MAX_REQUEST_BODY_BYTES:
+            limit_kib = settings.MAX_REQUEST_BODY_BYTES // 1024
+            return json_error(f"Request body too large: the limit is {limit_kib} KiB.", 413)
+        return None
+
+    def process_exception(self, request, exception):
+        if is_database_unavailable(exception):
+            return database_unavailable_response()
+        return None

@@ -1,0 +1,60 @@
+"""Page-number pagination that keeps the documented body (a JSON array) and moves the metadata to headers.
+
+`Link` follows RFC 8288 (first, prev, next, last) and `X-Total-Count` carries the row count, the
+convention GitHub's and json-server's APIs made familiar.
+"""
+
+from django.conf import settings
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+
+class PageSizeSerializer(serializers.Serializer):
+    page_size = serializers.IntegerField(min_value=1, max_value=settings.MAX_PAGE_SIZE, required=False)
+
+
+class LinkHeaderPagination(PageNumberPagination):
+    page_size = settings.PAGE_SIZE
+    page_size_query_param = "page_size"
+    max_page_size = settings.MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        """A malformed or too large `page_size` is a client error (400), not silently replaced."""
+        checked = PageSizeSerializer(data=request.query_params)
+        checked.is_valid(raise_exception=True)
+        return checked.validated_data.get("page_size", self.page_size)
+
+    def get_paginated_response(self, data):
+        return Response(data, headers={"Link": self.link_header(), "X-Total-Count": str(self.page.paginator.count)})
+
+    def link_header(self) -> str:
+        url = self.request.build_absolute_uri()
+        last_number = self.page.paginator.num_pages
+        links = {"first": remove_query_param(url, self.page_query_param)}
+        if self.page.has_previous():
+            previous_number = self.page.previous_page_number()
+            links["prev"] = (
+                links["first"]
+                if previous_number == 1
+                else replace_query_param(url, self.page_query_param, previous_number)
+            )
+        if self.page.has_next():
+            links["next"] = replace_query_param(url, self.page_query_param, self.page.next_page_number())
+        links["last"] = (
+            links["first"] if last_number == 1 else replace_query_param(url, self.page_query_param, last_number)
+        )
+        return ", ".join(f'<{target}>; rel="{relation}"' for relation, target in links.items())
+
+    def get_paginated_response_schema(self, schema):
+        return schema
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+        return parameters

@@ -1,0 +1,85 @@
+"""OpenAPI generation: every operation documents the error responses it can give, in one place."""
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from rest_framework import permissions, serializers
+
+from hospital.permissions import IsCreatorOrStaffForWrites
+
+
+class ErrorSerializer(serializers.Serializer):
+    """`{"detail": "..."}`: authentication, permission, not found, throttling and server errors."""
+
+    detail = serializers.CharField()
+
+
+VALIDATION_ERROR_SCHEMA = {
+    "type": "object",
+    "description": (
+        'Each invalid field (or "non_field_errors") mapped to its messages, e.g. {"age": ["Ensure this value '
+        'is less than or equal to 150."]}; a body that is not valid JSON gives {"detail": "..."}.'
+    ),
+    "additionalProperties": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
+}
+
+WRITE_METHODS = {"POST", "PUT", "PATCH"}
+
+
+class ApiAutoSchema(AutoSchema):
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for code, response in self.error_responses().items():
+            responses.setdefault(code, self._get_response_for_code(response, code, direction=direction))
+        return responses
+
+    def error_responses(self) -> dict[str, OpenApiResponse]:
+        def error(description):
+            return OpenApiResponse(ErrorSerializer, description=description)
+
+        view_permissions = self.view.get_permissions()
+        public = all(isinstance(permission, permissions.AllowAny) for permission in view_permissions)
+        responses = {}
+        if self.method in WRITE_METHODS or self._is_list_view():
+            responses["400"] = OpenApiResponse(VALIDATION_ERROR_SCHEMA, description="Invalid input.")
+        if not public or self.method in WRITE_METHODS:
+            responses["401"] = error("Missing, invalid or expired credentials.")
+        if self.method not in permissions.SAFE_METHODS and any(
+            isinstance(permission, IsCreatorOrStaffForWrites) for permission in view_permissions
+        ):
+            responses["403"] = error("Only the creator or staff may do this.")
+        if "{" in self.path:
+            responses["404"] = error("Not found, or not visible to the caller.")
+        if self.method in WRITE_METHODS:
+            responses["413"] = error("Request body over 1 MiB.")
+            responses["415"] = error("Request body is not JSON.")
+        if getattr(self.view, "throttle_scope", None):
+            responses["429"] = error("Too many requests from this client; see Retry-After.")
+        responses["503"] = error("The database is unavailable; see Retry-After.")
+        return responses
+
+    def get_override_parameters(self):
+        parameters = super().get_override_parameters()
+        if self.method == "GET" and self._is_list_view() and self._get_paginator():
+            parameters += [
+                OpenApiParameter(
+                    "Link",
+                    OpenApiTypes.STR,
+                    OpenApiParameter.HEADER,
+                    response=[200],
+                    description='RFC 8288 links: rel="first", "prev", "next", "last".',
+                ),
+                OpenApiParameter(
+                    "X-Total-Count",
+                    OpenApiTypes.INT,
+                    OpenApiParameter.HEADER,
+                    response=[200],
+                    description="Rows in all pages.",
+                ),
+            ]
+        return parameters
+
+
+def exclude_unslashed_routes(endpoints):
+    """Every route is also served without its final slash; document each once, in its slashed form."""
+    return [endpoint for endpoint in endpoints if endpoint[0].endswith("/")]

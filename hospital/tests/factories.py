@@ -1,0 +1,47 @@
+"""Small helpers that create rows and authenticated clients for the tests."""
+
+import itertools
+
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from hospital.models import Doctor, Gender, Patient, PatientDoctorMapping, Specialization, User
+
+PASSWORD = "a-long-and-unusual-passphrase"
+_sequence = itertools.count(1)
+
+
+def make_user(username=None, *, is_staff=False, password=PASSWORD, **fields) -> User:
+    username = username or f"user{next(_sequence)}"
+    return User.objects.create_user(
+        username=username, email=f"{username}@example.com", password=password, is_staff=is_staff, **fields
+    )
+
+
+def make_patient(created_by: User, **fields) -> Patient:
+    n = next(_sequence)
+    values = {"firstname": f"Pat{n}", "lastname": f"Ient{n}", "age": 40, "gender": Gender.FEMALE}
+    return Patient.objects.create(created_by=created_by, **{**values, **fields})
+
+
+def make_doctor(created_by: User, **fields) -> Doctor:
+    n = next(_sequence)
+    values = {
+        "firstname": f"Doc{n}",
+        "lastname": f"Tor{n}",
+        "specialization": Specialization.CARDIOLOGY,
+        "gender": Gender.MALE,
+    }
+    return Doctor.objects.create(created_by=created_by, **{**values, **fields})
+
+
+def make_mapping(patient: Patient, doctor: Doctor) -> PatientDoctorMapping:
+    return PatientDoctorMapping.objects.create(patient=patient, doctor=doctor)
+
+
+def client_for(user: User | None) -> APIClient:
+    """An API client sending `user`'s access token (or no credentials for None)."""
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client

@@ -1,0 +1,30 @@
+"""The API's routes. Each answers with and without its final slash, without a redirect."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+
+from hospital import views
+
+
+def route(pattern: str, view, name: str):
+    """Serve `pattern` and `pattern` without its final slash; `reverse()` gives the slashed form."""
+    return [path(pattern, view, name=name), path(pattern.removesuffix("/"), view)]
+
+
+urlpatterns = [
+    *route("auth/register/", views.RegisterView.as_view(), "register"),
+    *route("auth/login/", views.LoginView.as_view(), "login"),
+    *route("auth/refresh/", views.RefreshView.as_view(), "token-refresh"),
+    *route("auth/logout/", views.LogoutView.as_view(), "logout"),
+    *route("auth/me/", views.MeView.as_view(), "me"),
+    *route("patients/", views.PatientListCreateView.as_view(), "patient-list"),
+    *route("patients/<int:pk>/", views.PatientDetailView.as_view(), "patient-detail"),
+    *route("doctors/", views.DoctorListCreateView.as_view(), "doctor-list"),
+    *route("doctors/<int:pk>/", views.DoctorDetailView.as_view(), "doctor-detail"),
+    *route("mappings/", views.MappingListCreateView.as_view(), "mapping-list"),
+    *route("mappings/<int:patient_id>/", views.PatientDoctorsView.as_view(), "patient-doctors"),
+    *route("mappings/<int:pk>/delete/", views.MappingDeleteView.as_view(), "mapping-delete"),
+    *route("health/", views.HealthView.as_view(), "health"),
+    *route("schema/", SpectacularJSONAPIView.as_view(), "schema"),
+    *route("docs/", SpectacularSwaggerView.as_view(url_name="schema"), "docs"),
+]
