@@ -31,6 +31,7 @@ checks:
 	$(PY) -m coverage report
 	$(MAKE) --no-print-directory lint
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 	DEBUG=false HTTPS=true SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
 		$(PY) manage.py check --deploy --fail-level WARNING
 

@@ -42,7 +42,8 @@ class ApiAutoSchema(AutoSchema):
         responses = {}
         if self.method in WRITE_METHODS or self._is_list_view():
             responses["400"] = OpenApiResponse(VALIDATION_ERROR_SCHEMA, description="Invalid input.")
-        if not public or self.method in WRITE_METHODS:
+        # Token endpoints are public but answer 401 for a bad credential; they send a challenge header.
+        if not public or self.view.get_authenticate_header(self.view.request):
             responses["401"] = error("Missing, invalid or expired credentials.")
         if self.method not in permissions.SAFE_METHODS and any(
             isinstance(permission, IsCreatorOrStaffForWrites) for permission in view_permissions

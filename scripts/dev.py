@@ -17,8 +17,11 @@ import sys
 from pathlib import Path
 from urllib.parse import quote
 
+from dotenv import load_dotenv
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = BASE_DIR / ".data"
+load_dotenv(BASE_DIR / ".env", override=False)
+DATA_DIR = Path(os.environ.get("DATA_DIR", "").strip() or BASE_DIR / ".data")
 EMBEDDED_PGDATA = DATA_DIR / "pg"
 EMBEDDED_DATABASE = "healthcare"
 
@@ -36,7 +39,7 @@ def ensure_secret_key() -> None:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(64))
-        say(f"generated a random SECRET_KEY into {key_file.relative_to(BASE_DIR)}")
+        say(f"generated a random SECRET_KEY into {key_file}")
 
 
 def forget_dead_handles() -> None:
@@ -54,11 +57,13 @@ def forget_dead_handles() -> None:
 
 def start_embedded_postgres():
     """Start (or join) the private PostgreSQL under .data/pg; it stops when its last user exits."""
+    # pgserver keeps its lock file in the user's runtime directory, which a bare shell may not define.
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(DATA_DIR / "run"))
     import pgserver
 
     EMBEDDED_PGDATA.parent.mkdir(exist_ok=True)
     forget_dead_handles()
-    say("starting the embedded PostgreSQL (data in .data/pg) ...")
+    say(f"starting the embedded PostgreSQL (data in {EMBEDDED_PGDATA}) ...")
     server = pgserver.get_server(EMBEDDED_PGDATA, cleanup_mode="stop")
     socket_dir = server.get_postmaster_info().socket_dir
     url = f"postgres://postgres@{quote(str(socket_dir), safe='')}/{EMBEDDED_DATABASE}"
@@ -89,10 +94,7 @@ def ensure_database_exists(url: str) -> None:
 
 def prepare() -> tuple[object | None, dict[str, str]]:
     """Return the embedded server (or None) and the environment for child processes."""
-    from dotenv import load_dotenv
-
-    load_dotenv(BASE_DIR / ".env", override=False)
-    DATA_DIR.mkdir(exist_ok=True)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
     ensure_secret_key()
     server = None
     url = os.environ.get("DATABASE_URL", "").strip()
