@@ -10,14 +10,13 @@ class ApiGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if is_api_request(request):
-            rejection = self.reject_body(request)
-            if rejection is not None:
-                return rejection
-        response = self.get_response(request)
-        if is_api_request(request):
-            # Responses carry medical records: no shared or browser cache may keep them.
-            response.setdefault("Cache-Control", "no-store")
+        if not is_api_request(request):
+            return self.get_response(request)
+        response = self.reject_body(request)
+        if response is None:
+            response = self.get_response(request)
+        # Responses carry medical records: no shared or browser cache may keep them.
+        response.setdefault("Cache-Control", "no-store")
         return response
 
     @staticmethod

@@ -122,12 +122,14 @@ class VisiblePatientField(serializers.PrimaryKeyRelatedField):
 
 
 class MappingCreateSerializer(serializers.ModelSerializer):
-    patient = VisiblePatientField()
+    # pk_field: a whole number, so 4.5 is a 400 rather than silently patient 4.
+    patient = VisiblePatientField(pk_field=serializers.IntegerField())
 
     class Meta:
         model = PatientDoctorMapping
         fields = ["id", "patient", "doctor", "assigned_at"]
         read_only_fields = ["id", "assigned_at"]
+        extra_kwargs = {"doctor": {"pk_field": serializers.IntegerField()}}
         # The unique (patient, doctor) pair is checked by the database alone: see create().
         validators = []
 

@@ -91,11 +91,12 @@ class RegisterTests(ApiTestCase):
         me = bearer(response.json()["access"]).get(ME_URL)
         self.assertEqual(me.json()["username"], "bob")
 
-    def test_it_rejects_a_username_taken_in_another_case(self):
-        response = post(self.client, REGISTER_URL, registration("Alice"))
-
-        self.assertEqual(response.status_code, status.HTTP_400_BAD_REQUEST)
-        self.assertIn("username", response.json())
+    def test_it_rejects_a_taken_username_in_any_case(self):
+        for username in ["alice", "Alice", "ALICE"]:
+            with self.subTest(username=username):
+                response = post(self.client, REGISTER_URL, registration(username))
+                self.assertEqual(response.status_code, status.HTTP_400_BAD_REQUEST)
+                self.assertIn("username", response.json())
         self.assertEqual(User.objects.filter(username__iexact="alice").count(), 1)
 
     def test_it_rejects_a_missing_or_invalid_email(self):

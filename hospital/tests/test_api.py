@@ -1,0 +1,586 @@
+"""Cross-cutting behaviour of the whole API: routes, JSON errors, headers, health, schema, admin, settings."""
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from unittest import mock
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
+from django.urls import reverse
+from rest_framework import status
+
+from healthcare.env import env_bool, env_int, env_rate
+from hospital.models import Doctor, Patient, PatientDoctorMapping, User
+from hospital.tests import factories
+from hospital.tests.base import ApiTestCase, ApiTransactionTestCase
+
+PATIENTS_URL = reverse("patient-list")
+HUGE_ID = "99999999999999999999999"
+VALID_PATIENT = {"firstname": "Ada", "lastname": "Lovelace", "age": 36, "gender": "F"}
+
+
+def is_json(response) -> bool:
+    return response["Content-Type"].split(";")[0] == "application/json"
+
+
+class TrailingSlashTests(ApiTestCase):
+    """Every route answers with and without its final slash, directly: never a redirect."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.owner = factories.make_user()
+        cls.patient = factories.make_patient(cls.owner)
+        cls.doctor = factories.make_doctor(cls.owner)
+        cls.mapping = factories.make_mapping(cls.patient, cls.doctor)
+
+    def setUp(self):
+        super().setUp()
+        self.client = factories.client_for(self.owner)
+
+    def test_every_read_route_answers_200_with_and_without_its_final_slash(self):
+        routes = [
+            (reverse("patient-list"), "/api/patients"),
+            (reverse("patient-detail", args=[self.patient.pk]), f"/api/patients/{self.patient.pk}"),
+            (reverse("doctor-list"), "/api/doctors"),
+            (reverse("doctor-detail", args=[self.doctor.pk]), f"/api/doctors/{self.doctor.pk}"),
+            (reverse("mapping-list"), "/api/mappings"),
+            (reverse("patient-doctors", kwargs={"patient_id": self.patient.pk}), f"/api/mappings/{self.patient.pk}"),
+            (reverse("me"), "/api/auth/me"),
+            (reverse("health"), "/api/health"),
+            (reverse("schema"), "/api/schema"),
+            (reverse("docs"), "/api/docs"),
+        ]
+        for slashed, unslashed in routes:
+            self.assertEqual(slashed, unslashed + "/")
+            for url in (slashed, unslashed):
+                with self.subTest(url=url):
+                    response = self.client.get(url)
+
+                    self.assertEqual(response.status_code, status.HTTP_200_OK, response.content[:200])
+                    self.assertNotIn("Location", response)
+
+    def test_writes_work_without_the_final_slash(self):
+        created = self.client.post("/api/patients", VALID_PATIENT, format="json")
+        self.assertEqual(created.status_code, status.HTTP_201_CREATED, created.content)
+        patient_id = created.json()["id"]
+
+        changed = self.client.patch(f"/api/patients/{patient_id}", {"age": 37}, format="json")
+        self.assertEqual(changed.status_code, status.HTTP_200_OK, changed.content)
+        self.assertEqual(Patient.objects.get(pk=patient_id).age, 37)
+
+        assigned = self.client.post("/api/mappings", {"patient": patient_id, "doctor": self.doctor.pk}, format="json")
+        self.assertEqual(assigned.status_code, status.HTTP_201_CREATED, assigned.content)
+
+        unassigned = self.client.delete(f"/api/mappings/{assigned.json()['id']}/delete")
+        self.assertEqual(unassigned.status_code, status.HTTP_204_NO_CONTENT)
+
+        deleted = self.client.delete(f"/api/patients/{patient_id}")
+        self.assertEqual(deleted.status_code, status.HTTP_204_NO_CONTENT)
+        self.assertFalse(Patient.objects.filter(pk=patient_id).exists())
+
+    def test_the_auth_flow_works_without_final_slashes(self):
+        anonymous = factories.client_for(None)
+        credentials = {"username": "no-slash", "password": factories.PASSWORD}
+
+        registered = anonymous.post(
+            "/api/auth/register", {**credentials, "email": "no-slash@example.com"}, format="json"
+        )
+        self.assertEqual(registered.status_code, status.HTTP_201_CREATED, registered.content)
+
+        logged_in = anonymous.post("/api/auth/login", credentials, format="json")
+        self.assertEqual(logged_in.status_code, status.HTTP_200_OK, logged_in.content)
+
+        refreshed = anonymous.post("/api/auth/refresh", {"refresh": logged_in.json()["refresh"]}, format="json")
+        self.assertEqual(refreshed.status_code, status.HTTP_200_OK, refreshed.content)
+        tokens = refreshed.json()
+
+        anonymous.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+        me = anonymous.get("/api/auth/me")
+        self.assertEqual(me.status_code, status.HTTP_200_OK)
+        self.assertEqual(me.json()["username"], "no-slash")
+
+        logged_out = anonymous.post("/api/auth/logout", {"refresh": tokens["refresh"]}, format="json")
+        self.assertEqual(logged_out.status_code, status.HTTP_204_NO_CONTENT, logged_out.content)
+
+
+class JsonErrorTests(ApiTestCase):
+    """Everything under /api/ answers JSON, including errors raised before or outside DRF's views."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.owner = factories.make_user()
+        cls.patient = factories.make_patient(cls.owner)
+
+    def setUp(self):
+        super().setUp()
+        self.client = factories.client_for(self.owner)
+
+    def assert_json_error(self, response, status_code):
+        self.assertEqual(response.status_code, status_code, response.content[:300])
+        self.assertTrue(is_json(response), response["Content-Type"])
+        self.assertIsInstance(response.json(), dict)
+
+    def post_raw(self, body: bytes, content_type="application/json"):
+        return self.client.generic("POST", PATIENTS_URL, body, content_type=content_type)
+
+    def test_an_unknown_route_is_a_json_404(self):
+        for client in (self.client, factories.client_for(None)):
+            for url in ("/api/nope/", "/api/nope", "/api/patients/abc/", "/api/patients/-1/"):
+                with self.subTest(url=url, authenticated=client is self.client):
+                    response = client.get(url)
+
+                    self.assert_json_error(response, status.HTTP_404_NOT_FOUND)
+                    self.assertIn("detail", response.json())
+
+    def test_huge_ids_in_urls_are_404_not_500(self):
+        requests = [
+            ("get", f"/api/patients/{HUGE_ID}/"),
+            ("patch", f"/api/patients/{HUGE_ID}/"),
+            ("delete", f"/api/patients/{HUGE_ID}/"),
+            ("get", f"/api/doctors/{HUGE_ID}/"),
+            ("get", f"/api/mappings/{HUGE_ID}/"),
+            ("delete", f"/api/mappings/{HUGE_ID}/delete/"),
+        ]
+        for method, url in requests:
+            with self.subTest(method=method, url=url):
+                response = getattr(self.client, method)(url, {"age": 1}, format="json")
+
+                self.assert_json_error(response, status.HTTP_404_NOT_FOUND)
+                self.assertIn("detail", response.json())
+
+    def test_a_wrong_method_is_a_json_405(self):
+        requests = [
+            ("put", PATIENTS_URL),
+            ("delete", PATIENTS_URL),
+            ("patch", reverse("doctor-list")),
+            ("post", reverse("health")),
+            ("get", reverse("login")),
+        ]
+        for method, url in requests:
+            with self.subTest(method=method, url=url):
+                response = getattr(self.client, method)(url, {}, format="json")
+
+                self.assert_json_error(response, status.HTTP_405_METHOD_NOT_ALLOWED)
+                self.assertIn("detail", response.json())
+        self.assertEqual(Patient.objects.count(), 1)
+
+    def test_a_body_over_1_mib_is_a_json_413(self):
+        body = json.dumps({**VALID_PATIENT, "firstname": "x" * settings.MAX_REQUEST_BODY_BYTES}).encode()
+        self.assertGreater(len(body), 1024 * 1024)
+
+        response = self.post_raw(body)
+
+        self.assert_json_error(response, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        self.assertIn("detail", response.json())
+        self.assertEqual(Patient.objects.count(), 1)
+
+    def test_a_body_just_under_1_mib_reaches_the_validation(self):
+        body = json.dumps({**VALID_PATIENT, "firstname": "x" * (1000 * 1024)}).encode()
+        self.assertLess(len(body), 1024 * 1024)
+
+        response = self.post_raw(body)
+
+        self.assert_json_error(response, status.HTTP_400_BAD_REQUEST)
+        self.assertIn("firstname", response.json())
+
+    def test_a_malformed_content_length_is_a_json_400(self):
+        response = self.client.generic(
+            "POST", PATIENTS_URL, json.dumps(VALID_PATIENT), content_type="application/json", CONTENT_LENGTH="12abc"
+        )
+
+        self.assert_json_error(response, status.HTTP_400_BAD_REQUEST)
+        self.assertEqual(Patient.objects.count(), 1)
+
+    def test_bodies_that_are_not_json_are_a_json_415(self):
+        requests = [
+            (json.dumps(VALID_PATIENT).encode(), "text/plain"),
+            (urlencode(VALID_PATIENT).encode(), "application/x-www-form-urlencoded"),
+        ]
+        for body, content_type in requests:
+            with self.subTest(content_type=content_type):
+                response = self.post_raw(body, content_type)
+
+                self.assert_json_error(response, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
+                self.assertIn("detail", response.json())
+
+        multipart = self.client.post(PATIENTS_URL, VALID_PATIENT, format="multipart")
+        self.assert_json_error(multipart, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
+        self.assertEqual(Patient.objects.count(), 1)
+
+    def test_the_raw_body_template_is_accepted_when_well_formed(self):
+        # The control for the test below: the same bytes with an ordinary name create a patient.
+        response = self.post_raw(b'{"firstname": "Ada", "lastname": "Lovelace", "age": 36, "gender": "F"}')
+
+        self.assertEqual(response.status_code, status.HTTP_201_CREATED, response.content)
+
+    def test_malformed_json_is_a_json_400_and_creates_nothing(self):
+        bodies = {
+            "truncated": b'{"firstname": "Ada", "lastname": "Lovelace", "age": 36,',
+            "array": json.dumps([VALID_PATIENT]).encode(),
+            "string": b'"Ada Lovelace"',
+            "number": b"36",
+            "empty": b"",
+            "NaN": b'{"firstname": "Ada", "lastname": "Lovelace", "age": NaN, "gender": "F"}',
+            "Infinity": b'{"firstname": "Ada", "lastname": "Lovelace", "age": Infinity, "gender": "F"}',
+            "raw NUL byte": b'{"firstname": "A\x00da", "lastname": "Lovelace", "age": 36, "gender": "F"}',
+            "escaped NUL": b'{"firstname": "A\\u0000da", "lastname": "Lovelace", "age": 36, "gender": "F"}',
+            "lone surrogate": b'{"firstname": "\\ud800", "lastname": "Lovelace", "age": 36, "gender": "F"}',
+            "invalid UTF-8": b'{"firstname": "A\xff\xfeda", "lastname": "Lovelace", "age": 36, "gender": "F"}',
+        }
+        for name, body in bodies.items():
+            with self.subTest(body=name):
+                response = self.post_raw(body)
+
+                self.assert_json_error(response, status.HTTP_400_BAD_REQUEST)
+        self.assertEqual(Patient.objects.count(), 1)
+
+    def test_malformed_json_in_an_update_changes_nothing(self):
+        url = reverse("patient-detail", args=[self.patient.pk])
+        for body in (b"[]", b'{"firstname": "\\u0000"}', b'{"firstname": "\\udfff"}', b'{"age": NaN}'):
+            with self.subTest(body=body):
+                response = self.client.generic("PATCH", url, body, content_type="application/json")
+
+                self.assert_json_error(response, status.HTTP_400_BAD_REQUEST)
+        unchanged = Patient.objects.get(pk=self.patient.pk)
+        self.assertEqual((unchanged.firstname, unchanged.age), (self.patient.firstname, self.patient.age))
+
+
+class ResponseHeaderTests(ApiTestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.owner = factories.make_user()
+
+    def api_responses(self):
+        client = factories.client_for(self.owner)
+        oversized = json.dumps({"firstname": "x" * settings.MAX_REQUEST_BODY_BYTES})
+        return {
+            "list": client.get(PATIENTS_URL),
+            "created": client.post(PATIENTS_URL, VALID_PATIENT, format="json"),
+            "invalid": client.post(PATIENTS_URL, {}, format="json"),
+            "anonymous": factories.client_for(None).get(PATIENTS_URL),
+            "unknown route": client.get("/api/nope/"),
+            "health": client.get(reverse("health")),
+            "too large": client.generic("POST", PATIENTS_URL, oversized, content_type="application/json"),
+            "bad length": client.generic(
+                "POST", PATIENTS_URL, "{}", content_type="application/json", CONTENT_LENGTH="x"
+            ),
+        }
+
+    def test_api_responses_may_not_be_cached(self):
+        for name, response in self.api_responses().items():
+            with self.subTest(response=name, status=response.status_code):
+                self.assertEqual(response.get("Cache-Control"), "no-store")
+
+    def test_api_responses_carry_the_security_headers(self):
+        for name, response in self.api_responses().items():
+            with self.subTest(response=name, status=response.status_code):
+                self.assertEqual(response.get("X-Content-Type-Options"), "nosniff")
+                self.assertEqual(response.get("X-Frame-Options"), "DENY")
+                self.assertIn("Referrer-Policy", response)
+
+    def test_admin_pages_carry_the_security_headers_too(self):
+        response = self.client.get("/admin/login/")
+
+        self.assertEqual(response.status_code, status.HTTP_200_OK)
+        self.assertEqual(response["X-Content-Type-Options"], "nosniff")
+        self.assertEqual(response["X-Frame-Options"], "DENY")
+        self.assertIn("Referrer-Policy", response)
+
+
+class HealthTests(ApiTestCase):
+    def test_it_reports_ok_without_authentication(self):
+        response = factories.client_for(None).get(reverse("health"))
+
+        self.assertEqual(response.status_code, status.HTTP_200_OK)
+        self.assertEqual(response.json(), {"status": "ok", "database": "ok"})
+
+    def test_it_ignores_a_bad_token(self):
+        client = factories.client_for(None)
+        client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+
+        response = client.get(reverse("health"))
+
+        self.assertEqual(response.status_code, status.HTTP_200_OK)
+
+
+class DatabaseOutageTests(ApiTransactionTestCase):
+    """A real outage: the connection is pointed at a closed port, then restored."""
+
+    def setUp(self):
+        super().setUp()
+        self.owner = factories.make_user()
+        self.patient = factories.make_patient(self.owner)
+        self.client = factories.client_for(self.owner)
+
+    def take_the_database_down(self):
+        saved = {key: connection.settings_dict[key] for key in ("HOST", "PORT")}
+
+        def restore():
+            connection.close()
+            connection.settings_dict.update(saved)
+            connection.close()
+
+        self.addCleanup(restore)
+        connection.close()
+        # Nothing listens on port 1: connecting is refused at once.
+        connection.settings_dict.update(HOST="127.0.0.1", PORT="1")
+        return restore
+
+    def assert_unavailable(self, response):
+        self.assertEqual(response.status_code, status.HTTP_503_SERVICE_UNAVAILABLE, response.content)
+        self.assertTrue(is_json(response), response["Content-Type"])
+        self.assertTrue(response["Retry-After"].isdigit())
+        self.assertEqual(response.get("Cache-Control"), "no-store")
+        self.assertEqual(response["X-Frame-Options"], "DENY")
+
+    def test_requests_answer_503_while_the_database_is_unreachable_and_recover_after(self):
+        restore = self.take_the_database_down()
+
+        health = factories.client_for(None).get(reverse("health"))
+        self.assert_unavailable(health)
+        self.assertEqual(health.json()["status"], "unavailable")
+
+        patients = self.client.get(PATIENTS_URL)
+        self.assert_unavailable(patients)
+        self.assertIn("detail", patients.json())
+
+        created = self.client.post(PATIENTS_URL, VALID_PATIENT, format="json")
+        self.assert_unavailable(created)
+
+        restore()
+
+        self.assertEqual(factories.client_for(None).get(reverse("health")).json(), {"status": "ok", "database": "ok"})
+        patients = self.client.get(PATIENTS_URL)
+        self.assertEqual(patients.status_code, status.HTTP_200_OK)
+        self.assertEqual([patient["id"] for patient in patients.json()], [self.patient.pk])
+        self.assertEqual(Patient.objects.count(), 1)
+
+
+class SchemaTests(ApiTestCase):
+    def get_schema(self) -> dict:
+        response = factories.client_for(None).get(reverse("schema"))
+        self.assertEqual(response.status_code, status.HTTP_200_OK)
+        self.assertIn("json", response["Content-Type"])
+        return json.loads(response.content)
+
+    def test_it_serves_an_openapi_3_document_with_every_path(self):
+        schema = self.get_schema()
+
+        self.assertTrue(schema["openapi"].startswith("3."))
+        expected = {
+            "/api/auth/register/",
+            "/api/auth/login/",
+            "/api/auth/refresh/",
+            "/api/auth/logout/",
+            "/api/auth/me/",
+            "/api/patients/",
+            "/api/patients/{id}/",
+            "/api/doctors/",
+            "/api/doctors/{id}/",
+            "/api/mappings/",
+            "/api/mappings/{patient_id}/",
+            "/api/mappings/{id}/delete/",
+            "/api/health/",
+        }
+        self.assertLessEqual(expected, set(schema["paths"]))
+        # Each route is documented once, in its slashed form.
+        self.assertEqual([path for path in schema["paths"] if not path.endswith("/")], [])
+
+    def test_it_declares_the_bearer_security_scheme(self):
+        schema = self.get_schema()
+
+        schemes = schema["components"]["securitySchemes"]
+        bearer = [name for name, scheme in schemes.items() if scheme.get("scheme", "").lower() == "bearer"]
+        self.assertEqual(len(bearer), 1, schemes)
+        self.assertEqual(schemes[bearer[0]]["type"], "http")
+        patient_list_security = schema["paths"]["/api/patients/"]["get"]["security"]
+        self.assertIn({bearer[0]: []}, patient_list_security)
+
+    def test_it_documents_error_responses(self):
+        paths = self.get_schema()["paths"]
+
+        self.assertLessEqual({"200", "401", "404"}, set(paths["/api/patients/{id}/"]["get"]["responses"]))
+        self.assertLessEqual({"201", "400", "401"}, set(paths["/api/patients/"]["post"]["responses"]))
+        self.assertLessEqual({"201", "400", "401"}, set(paths["/api/mappings/"]["post"]["responses"]))
+        self.assertLessEqual({"204", "401", "404"}, set(paths["/api/mappings/{id}/delete/"]["delete"]["responses"]))
+        self.assertIn("404", paths["/api/mappings/{patient_id}/"]["get"]["responses"])
+
+    def test_the_docs_page_uses_local_static_files_not_a_cdn(self):
+        response = factories.client_for(None).get(reverse("docs"))
+
+        self.assertEqual(response.status_code, status.HTTP_200_OK)
+        self.assertIn("text/html", response["Content-Type"])
+        page = response.content.decode()
+        self.assertNotRegex(page, r"cdn\.jsdelivr|unpkg\.com|cdnjs")
+        assets = re.findall(r"/static/drf_spectacular_sidecar/[^\"'\s]+", page)
+        self.assertTrue(assets, page[:500])
+        # The referenced files are really served (collectstatic has run; whitenoise serves them).
+        for asset in assets:
+            with self.subTest(asset=asset):
+                self.assertEqual(self.client.get(asset).status_code, status.HTTP_200_OK)
+
+
+class AdminTests(ApiTestCase):
+    @classmethod
+    def setUpTestData(cls):
+        cls.admin = User.objects.create_superuser("admin", "admin@example.com", factories.PASSWORD)
+        cls.owner = factories.make_user()
+        cls.patient = factories.make_patient(cls.owner, lastname="Lovelace")
+        cls.doctor = factories.make_doctor(cls.owner, lastname="Hopper")
+        cls.mapping = factories.make_mapping(cls.patient, cls.doctor)
+
+    def models(self):
+        return [
+            ("patient", self.patient, "Lovelace"),
+            ("doctor", self.doctor, "Hopper"),
+            ("patientdoctormapping", self.mapping, "Lovelace"),
+        ]
+
+    def test_staff_can_load_the_changelist_search_add_and_change_pages(self):
+        self.client.force_login(self.admin)
+        for model, obj, search in self.models():
+            urls = [
+                reverse(f"admin:hospital_{model}_changelist"),
+                reverse(f"admin:hospital_{model}_changelist") + f"?q={search}",
+                reverse(f"admin:hospital_{model}_add"),
+                reverse(f"admin:hospital_{model}_change", args=[obj.pk]),
+            ]
+            for url in urls:
+                with self.subTest(url=url):
+                    response = self.client.get(url)
+
+                    self.assertEqual(response.status_code, status.HTTP_200_OK)
+
+    def test_the_search_finds_the_record(self):
+        self.client.force_login(self.admin)
+
+        response = self.client.get(reverse("admin:hospital_patient_changelist"), {"q": "Lovelace"})
+        missing = self.client.get(reverse("admin:hospital_patient_changelist"), {"q": "Nobody"})
+
+        self.assertEqual(response.context["cl"].result_count, 1)
+        self.assertEqual(missing.context["cl"].result_count, 0)
+
+    def test_anonymous_visitors_are_sent_to_the_login_page(self):
+        for model, _obj, _search in self.models():
+            url = reverse(f"admin:hospital_{model}_changelist")
+            with self.subTest(url=url):
+                response = self.client.get(url)
+
+                self.assertEqual(response.status_code, status.HTTP_302_FOUND)
+                self.assertTrue(response["Location"].startswith(reverse("admin:login")))
+
+    def test_the_admin_lists_the_app_models(self):
+        self.client.force_login(self.admin)
+
+        response = self.client.get(reverse("admin:index"))
+
+        self.assertEqual(response.status_code, status.HTTP_200_OK)
+        for model in (Patient, Doctor, PatientDoctorMapping):
+            self.assertContains(response, model._meta.verbose_name_plural.capitalize())
+
+
+class EnvironmentValidationTests(ApiTestCase):
+    """The healthcare.env readers refuse malformed values instead of guessing."""
+
+    def test_env_bool_reads_the_usual_spellings(self):
+        cases = {"true": True, "YES": True, "1": True, " on ": True, "false": False, "No": False, "0": False}
+        for raw, expected in cases.items():
+            with self.subTest(raw=raw), mock.patch.dict(os.environ, {"X": raw}):
+                self.assertIs(env_bool("X", not expected), expected)
+        with mock.patch.dict(os.environ, {"X": ""}):
+            self.assertIs(env_bool("X", True), True)
+
+    def test_env_bool_refuses_a_typo(self):
+        for raw in ("ture", "flase", "2", "y"):
+            with (
+                self.subTest(raw=raw),
+                mock.patch.dict(os.environ, {"X": raw}),
+                self.assertRaisesMessage(ImproperlyConfigured, "X"),
+            ):
+                env_bool("X", False)
+
+    def test_env_int_reads_a_value_in_range(self):
+        with mock.patch.dict(os.environ, {"X": "50"}):
+            self.assertEqual(env_int("X", 10, min_value=1, max_value=100), 50)
+        with mock.patch.dict(os.environ, {"X": ""}):
+            self.assertEqual(env_int("X", 10, min_value=1, max_value=100), 10)
+
+    def test_env_int_refuses_words_and_values_out_of_range(self):
+        for raw in ("fifty", "1.5", "0", "101", "-3", "1e3"):
+            with (
+                self.subTest(raw=raw),
+                mock.patch.dict(os.environ, {"X": raw}),
+                self.assertRaisesMessage(ImproperlyConfigured, "X"),
+            ):
+                env_int("X", 10, min_value=1, max_value=100)
+
+    def test_env_rate_reads_a_throttle_rate(self):
+        for raw in ("20/min", "1/s", "100/hour", "5/day"):
+            with self.subTest(raw=raw), mock.patch.dict(os.environ, {"X": raw}):
+                self.assertEqual(env_rate("X", "20/min"), raw)
+        with mock.patch.dict(os.environ, {"X": ""}):
+            self.assertEqual(env_rate("X", "20/min"), "20/min")
+
+    def test_env_rate_refuses_a_malformed_rate(self):
+        for raw in ("abc", "20", "0/min", "-1/min", "20/", "20/fortnight", "min/20"):
+            with (
+                self.subTest(raw=raw),
+                mock.patch.dict(os.environ, {"X": raw}),
+                self.assertRaisesMessage(ImproperlyConfigured, "X"),
+            ):
+                env_rate("X", "20/min")
+
+
+class SecretKeyTests(ApiTestCase):
+    """Settings are loaded in a fresh interpreter, as at start-up."""
+
+    def load_settings(self, **env: str) -> subprocess.CompletedProcess:
+        environment = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "healthcare.settings",
+            # Parsed only, never connected to.
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/unused",
+            **env,
+        }
+        return subprocess.run(
+            [sys.executable, "-c", "import django; django.setup()"],
+            cwd=settings.BASE_DIR,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    def test_a_weak_secret_key_is_refused_with_debug_off(self):
+        weak_keys = ["short", "change-me", "a" * 60, "django-insecure-" + secrets.token_urlsafe(50)]
+        for key in weak_keys:
+            with self.subTest(key=key):
+                result = self.load_settings(SECRET_KEY=key, DEBUG="false")
+
+                self.assertNotEqual(result.returncode, 0)
+                self.assertIn("ImproperlyConfigured", result.stderr)
+                self.assertIn("SECRET_KEY", result.stderr)
+
+    def test_a_long_random_secret_key_is_accepted(self):
+        result = self.load_settings(SECRET_KEY=secrets.token_urlsafe(64), DEBUG="false")
+
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_a_short_key_is_tolerated_in_debug(self):
+        result = self.load_settings(SECRET_KEY="short", DEBUG="true")
+
+        self.assertEqual(result.returncode, 0, result.stderr)
+
+    def test_a_malformed_setting_stops_the_start_up(self):
+        result = self.load_settings(SECRET_KEY=secrets.token_urlsafe(64), DEBUG="ture")
+
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn("ImproperlyConfigured", result.stderr)
+        self.assertIn("DEBUG", result.stderr)
