@@ -168,6 +168,14 @@ class PatientIsolationTests(ApiTestCase):
         self.patient.refresh_from_db()
         self.assertEqual((self.patient.firstname, self.patient.created_by), ("Private", self.owner))
 
+    def test_it_answers_404_for_an_id_beyond_the_database_range(self):
+        for pk in [2**63 - 1, 2**63, 10**30]:
+            for method, body in [("GET", None), ("PATCH", {"firstname": "Nobody"}), ("DELETE", None)]:
+                with self.subTest(pk=pk, method=method):
+                    response = call(self.intruder_client, method, detail_url(pk), body)
+                    self.assertEqual(response.status_code, status.HTTP_404_NOT_FOUND)
+                    self.assertIn("detail", response.json())
+
     def test_it_never_lists_another_users_patient(self):
         for query in ["", "?search=Private", "?search=Person", f"?ordering=-id&page_size={settings.MAX_PAGE_SIZE}"]:
             with self.subTest(query=query):
@@ -221,6 +229,16 @@ class PatientValidationTests(ApiTestCase):
         for age in [-1, 151, 1.5, "abc", True, None, ""]:
             with self.subTest(age=age):
                 self.assert_rejected({**VALID_BODY, "age": age}, "age")
+
+    def test_it_rejects_an_age_too_large_for_any_number_type(self):
+        before = Patient.objects.count()
+        for raw_age in ["1e999", "1" + "0" * 30]:
+            with self.subTest(age=raw_age):
+                body = f'{{"firstname": "Ada", "lastname": "Lovelace", "gender": "F", "age": {raw_age}}}'
+                response = self.client.generic("POST", LIST_URL, body, content_type="application/json")
+                self.assertEqual(response.status_code, status.HTTP_400_BAD_REQUEST)
+                self.assertIn("age", response.json())
+        self.assertEqual(Patient.objects.count(), before)
 
     def test_it_accepts_the_age_bounds(self):
         for age in [0, 150]:
@@ -432,6 +450,9 @@ class PatientFilterTests(ApiTestCase):
     def test_it_rejects_a_search_longer_than_100_characters(self):
         self.assert_lists({"search": "a" * 100}, [])
         self.assert_rejected({"search": "a" * 101}, "search")
+
+    def test_it_rejects_a_nul_character_in_a_search(self):
+        self.assert_rejected({"search": "ali\x00ce"}, "search")
 
     def test_it_filters_by_gender(self):
         self.assert_lists({"gender": "M"}, [self.bob])
