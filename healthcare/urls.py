@@ -8,6 +8,5 @@ urlpatterns = [
 
 # JSON under /api/, Django's HTML pages elsewhere (the admin).
 handler400 = "hospital.exceptions.bad_request"
-handler403 = "hospital.exceptions.permission_denied"
 handler404 = "hospital.exceptions.page_not_found"
 handler500 = "hospital.exceptions.server_error"

@@ -5,14 +5,13 @@ from hospital.models import Doctor, Patient, PatientDoctorMapping, User
 
 
 class CreatedByAdmin(admin.ModelAdmin):
-    """Records created in the admin belong to the staff member who created them."""
+    """Records created in the admin belong to the staff member who created them; the creator is fixed."""
 
-    autocomplete_fields = ["created_by"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
     list_select_related = ["created_by"]
 
     def save_model(self, request, obj, form, change):
-        if not change and not obj.created_by_id:
+        if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 

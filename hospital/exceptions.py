@@ -2,7 +2,7 @@
 
 DRF's own exception handler already answers validation (400), authentication (401), permission (403),
 not found (404), method (405), media type (415) and throttling (429) errors. What remains lives here:
-the database being unreachable (503), oversized bodies (413) and Django's 400/403/404/500 handlers,
+the database being unreachable (503), oversized bodies (413) and Django's 400/404/500 handlers,
 which answer JSON under /api/ and keep Django's HTML pages for the admin.
 """
 
@@ -48,12 +48,6 @@ def bad_request(request, exception):
     if is_api_request(request):
         return json_error("Bad request.", 400)
     return defaults.bad_request(request, exception)
-
-
-def permission_denied(request, exception):
-    if is_api_request(request):
-        return json_error("You do not have permission to perform this action.", 403)
-    return defaults.permission_denied(request, exception)
 
 
 def page_not_found(request, exception):
