@@ -1,4 +1,7 @@
-"""Base test cases: every test starts with an empty, process-local cache (throttling counters)."""
+"""Base test cases (every test starts with an empty, process-local cache) and small HTTP helpers."""
+
+import re
+from urllib.parse import parse_qs, urlsplit
 
 from django.core.cache import cache
 from django.test import override_settings
@@ -19,3 +22,22 @@ class ApiTransactionTestCase(APITransactionTestCase):
     def setUp(self):
         super().setUp()
         cache.clear()
+
+
+LINK_PATTERN = re.compile(r'<([^>]*)>;\s*rel="([^"]+)"')
+
+
+def call(client, method: str, url: str, body: dict | None = None):
+    """Send `method` to `url`, with `body` as JSON for the methods that carry one."""
+    if method == "GET":
+        return client.get(url)
+    return getattr(client, method.lower())(url, body, format="json")
+
+
+def links(response) -> dict[str, dict[str, list[str]]]:
+    """The RFC 8288 `Link` header as {rel: query parameters of its target}."""
+    return {rel: parse_qs(urlsplit(target).query) for target, rel in LINK_PATTERN.findall(response["Link"])}
+
+
+def ids(response) -> list[int]:
+    return [row["id"] for row in response.json()]

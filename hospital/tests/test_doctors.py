@@ -7,8 +7,7 @@ from rest_framework import status
 
 from hospital.models import Doctor, PatientDoctorMapping, Specialization
 from hospital.tests import factories
-from hospital.tests.base import ApiTestCase
-from hospital.tests.test_patients import call, ids, links
+from hospital.tests.base import ApiTestCase, call, ids, links
 
 LIST_URL = reverse("doctor-list")
 DOCTOR_FIELDS = {

@@ -1,8 +1,5 @@
 """/api/patients/ and /api/patients/<id>/: private to their creator (staff: everyone's), through HTTP only."""
 
-import re
-from urllib.parse import parse_qs, urlsplit
-
 from django.conf import settings
 from django.db.models import ProtectedError
 from django.urls import reverse
@@ -10,37 +7,20 @@ from rest_framework import status
 
 from hospital.models import Patient, PatientDoctorMapping
 from hospital.tests import factories
-from hospital.tests.base import ApiTestCase
+from hospital.tests.base import ApiTestCase, call, ids, links
 
 LIST_URL = reverse("patient-list")
 PATIENT_FIELDS = {"id", "firstname", "lastname", "age", "gender", "email", "created_by", "created_at", "updated_at"}
 VALID_BODY = {"firstname": "Ada", "lastname": "Lovelace", "age": 36, "gender": "F", "email": "ada@example.com"}
-LINK_PATTERN = re.compile(r'<([^>]*)>;\s*rel="([^"]+)"')
 
 
 def detail_url(pk: int) -> str:
     return reverse("patient-detail", args=[pk])
 
 
-def call(client, method: str, url: str, body: dict | None = None):
-    """Send `method` to `url`, with `body` as JSON for the methods that carry one."""
-    if method == "GET":
-        return client.get(url)
-    return getattr(client, method.lower())(url, body, format="json")
-
-
-def links(response) -> dict[str, dict[str, list[str]]]:
-    """The RFC 8288 `Link` header as {rel: query parameters of its target}."""
-    return {rel: parse_qs(urlsplit(target).query) for target, rel in LINK_PATTERN.findall(response["Link"])}
-
-
 def missing_patient_id() -> int:
     """An id no patient has."""
     return (Patient.objects.order_by("-id").values_list("id", flat=True).first() or 0) + 1000
-
-
-def ids(response) -> list[int]:
-    return [row["id"] for row in response.json()]
 
 
 class PatientAuthenticationTests(ApiTestCase):
