@@ -85,6 +85,11 @@ def ensure_database_exists(url: str) -> None:
         "connect_timeout": 5,
     }
     params = {key: value for key, value in params.items() if value is not None}
+    try:
+        psycopg.connect(dbname=config["NAME"], **params).close()
+        return
+    except psycopg.OperationalError:
+        pass  # most likely missing: create it from the maintenance database (a real outage fails there too)
     with psycopg.connect(dbname="postgres", autocommit=True, **params) as connection:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]).fetchone()
         if not exists:
