@@ -49,12 +49,19 @@ class User(AbstractUser):
         ]
 
 
-class PatientQuerySet(models.QuerySet):
+class VisibleToQuerySet(models.QuerySet):
+    """The privacy rule, in one place: a user sees the rows of their own patients; staff see all."""
+
+    owner_lookup: str
+
     def visible_to(self, user):
-        """The patients `user` may see: their own, or all of them for staff."""
         if not user.is_authenticated:
             return self.none()
-        return self if user.is_staff else self.filter(created_by=user)
+        return self if user.is_staff else self.filter(**{self.owner_lookup: user})
+
+
+class PatientQuerySet(VisibleToQuerySet):
+    owner_lookup = "created_by"
 
 
 class Patient(models.Model):
@@ -130,12 +137,8 @@ class Doctor(models.Model):
         return f"Dr. {self.firstname} {self.lastname} ({self.specialization})"
 
 
-class PatientDoctorMappingQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        """The mappings of the patients `user` may see."""
-        if not user.is_authenticated:
-            return self.none()
-        return self if user.is_staff else self.filter(patient__created_by=user)
+class PatientDoctorMappingQuerySet(VisibleToQuerySet):
+    owner_lookup = "patient__created_by"
 
 
 class PatientDoctorMapping(models.Model):
