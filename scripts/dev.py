@@ -58,7 +58,12 @@ def forget_dead_handles() -> None:
 def start_embedded_postgres():
     """Start (or join) the private PostgreSQL under .data/pg; it stops when its last user exits."""
     # pgserver keeps its lock file in the user's runtime directory, which a bare shell may not define.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(DATA_DIR / "run"))
+    # It must be private (0700), or platformdirs warns and falls back to /tmp.
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        runtime_dir = DATA_DIR / "run"
+        runtime_dir.mkdir(parents=True, exist_ok=True)
+        runtime_dir.chmod(0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime_dir)
     import pgserver
 
     EMBEDDED_PGDATA.parent.mkdir(exist_ok=True)
