@@ -54,15 +54,19 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "django_filters",
+    "simple_history",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "hospital",
 ]
 
 MIDDLEWARE = [
+    # Outermost: it times the whole request and sees the final status.
+    "hospital.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -71,6 +75,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Lets history records name the user who made each change.
+    "simple_history.middleware.HistoryRequestMiddleware",
     # Innermost, so that its early answers (413) still get every header the others add.
     "hospital.middleware.ApiGuardMiddleware",
 ]
@@ -174,6 +180,7 @@ REST_FRAMEWORK = {
         "hospital.filters.StrictOrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "hospital.schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "hospital.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "login": env_rate("AUTH_THROTTLE_RATE", "20/min"),
         "register": env_rate("AUTH_THROTTLE_RATE", "20/min"),
@@ -230,11 +237,13 @@ if HTTPS:
     CSRF_COOKIE_SECURE = True
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
-# Logs carry no request bodies, query strings or tokens: gunicorn logs the path only (gunicorn.conf.py).
+# Logs are JSON lines with no patient data, query strings, tokens or bodies (hospital.request_log); the
+# app logs each request itself, so gunicorn's access log is off (gunicorn.conf.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "hospital.request_log.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     "loggers": {
         # 4xx responses are the client's business and are answered in JSON; keep the log for faults.

@@ -9,6 +9,7 @@ which answer JSON under /api/ and keep Django's HTML pages for the admin.
 from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views import defaults
+from rest_framework.views import exception_handler
 
 API_PREFIX = "/api/"
 DATABASE_RETRY_AFTER_SECONDS = 5
@@ -60,3 +61,12 @@ def server_error(request):
     if is_api_request(request):
         return json_error("A server error occurred.", 500)
     return defaults.server_error(request)
+
+
+def api_exception_handler(exc, context):
+    """DRF's handler, plus the headers an exception carries (the current ETag of a 412)."""
+    response = exception_handler(exc, context)
+    if response is not None:
+        for name, value in getattr(exc, "headers", {}).items():
+            response[name] = value
+    return response

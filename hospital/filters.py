@@ -6,10 +6,19 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter, SearchFilter
 
-from hospital.models import MAX_PATIENT_AGE, Doctor, Gender, Patient, Specialization
+from hospital.models import (
+    MAX_ID,
+    MAX_PATIENT_AGE,
+    AuditAction,
+    AuditEvent,
+    AuditResource,
+    Doctor,
+    Gender,
+    Patient,
+    Specialization,
+)
 
 MAX_SEARCH_LENGTH = 100
-MAX_ID = 2**63 - 1  # PostgreSQL bigint
 
 
 class StrictSearchFilter(SearchFilter):
@@ -74,3 +83,21 @@ class MappingFilter(django_filters.FilterSet):
     # never reveals whether another user's patient exists.
     patient = IntegerFilter(field_name="patient_id", min_value=1, max_value=MAX_ID)
     doctor = IntegerFilter(field_name="doctor_id", min_value=1, max_value=MAX_ID)
+
+
+class AuditEventFilter(django_filters.FilterSet):
+    actor = IntegerFilter(min_value=1, max_value=MAX_ID, help_text="User id.")
+    resource = django_filters.ChoiceFilter(field_name="resource_type", choices=AuditResource.choices)
+    resource_id = IntegerFilter(
+        field_name="resource_ids", method="filter_resource_id", min_value=1, max_value=MAX_ID, help_text="Record id."
+    )
+    action = django_filters.ChoiceFilter(choices=AuditAction.choices)
+    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte", help_text="From this time on.")
+    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt", help_text="Before this time.")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["actor", "resource", "resource_id", "action", "since", "until"]
+
+    def filter_resource_id(self, queryset, name, value):
+        return queryset.filter(resource_ids__contains=[value])

@@ -1,12 +1,17 @@
 """Patients, doctors and their assignments. Every invariant the API promises is also a database constraint."""
 
 from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Now
+from simple_history.models import HistoricalRecords
 
 MAX_PATIENT_AGE = 150
 MAX_APPOINTMENTS_PER_DAY = 100
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
 
 
 class Gender(models.TextChoices):
@@ -50,18 +55,30 @@ class User(AbstractUser):
 
 
 class VisibleToQuerySet(models.QuerySet):
-    """The privacy rule, in one place: a user sees the rows of their own patients; staff see all."""
+    """The privacy rule, in one place: a user sees the rows of their own patients; staff see all.
+
+    Rows of a deleted patient are hidden from everyone; staff reach deleted patients with `deleted=True`.
+    """
 
     owner_lookup: str
+    patient_deleted_lookup: str
 
-    def visible_to(self, user):
+    def visible_to(self, user, *, deleted: bool | None = False):
+        """`deleted`: False, rows of live patients; True, of deleted ones; None, both. Others' only for staff."""
         if not user.is_authenticated:
             return self.none()
-        return self if user.is_staff else self.filter(**{self.owner_lookup: user})
+        if not user.is_staff:
+            if deleted:
+                return self.none()
+            return self.filter(**{self.owner_lookup: user, f"{self.patient_deleted_lookup}__isnull": True})
+        if deleted is None:
+            return self
+        return self.filter(**{f"{self.patient_deleted_lookup}__isnull": not deleted})
 
 
 class PatientQuerySet(VisibleToQuerySet):
     owner_lookup = "created_by"
+    patient_deleted_lookup = "deleted_at"
 
 
 class Patient(models.Model):
@@ -75,8 +92,14 @@ class Patient(models.Model):
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="patients", db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Soft delete: a deleted patient keeps its row (and its assignments) and can be restored by staff.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
 
     objects = PatientQuerySet.as_manager()
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["id"]
@@ -90,10 +113,19 @@ class Patient(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(age__gte=0, age__lte=MAX_PATIENT_AGE), name="patient_age_range"),
             models.CheckConstraint(condition=models.Q(gender__in=Gender.values), name="patient_gender_valid"),
+            models.CheckConstraint(
+                condition=models.Q(deleted_at__isnull=True, deleted_by__isnull=True)
+                | models.Q(deleted_at__isnull=False, deleted_by__isnull=False),
+                name="patient_deleted_by_with_deleted_at",
+            ),
         ]
 
     def __str__(self):
         return self.full_name
+
+    @property
+    def is_deleted(self):
+        return self.deleted_at is not None
 
     @property
     def full_name(self):
@@ -112,6 +144,8 @@ class Doctor(models.Model):
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="doctors")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["id"]
@@ -139,10 +173,12 @@ class Doctor(models.Model):
 
 class PatientDoctorMappingQuerySet(VisibleToQuerySet):
     owner_lookup = "patient__created_by"
+    patient_deleted_lookup = "patient__deleted_at"
 
 
 class PatientDoctorMapping(models.Model):
-    """A doctor assigned to a patient. Deleting either side removes the assignment."""
+    """A doctor assigned to a patient. Deleting the doctor removes the assignment; a patient's soft
+    delete hides it, and restoring the patient shows it again."""
 
     # The unique (patient, doctor) index also serves lookups by patient.
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="doctor_mappings", db_index=False)
@@ -150,6 +186,7 @@ class PatientDoctorMapping(models.Model):
     assigned_at = models.DateTimeField(auto_now_add=True)
 
     objects = PatientDoctorMappingQuerySet.as_manager()
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["id"]
@@ -159,3 +196,75 @@ class PatientDoctorMapping(models.Model):
 
     def __str__(self):
         return f"{self.patient_id} -> {self.doctor_id}"
+
+
+class AuditAction(models.TextChoices):
+    CREATE = "create"
+    READ = "read"
+    UPDATE = "update"
+    DELETE = "delete"
+    RESTORE = "restore"
+    LIST = "list"
+    HISTORY = "history"
+    ACCESS_LOG = "access_log"
+    LOGIN = "login"
+    REFRESH = "refresh"
+    LOGOUT = "logout"
+
+
+class AuditResource(models.TextChoices):
+    PATIENT = "patient"
+    DOCTOR = "doctor"
+    MAPPING = "mapping"
+    USER = "user"
+    AUDIT = "audit"
+
+
+class AuditEvent(models.Model):
+    """One API request touching medical or account records (HIPAA 45 CFR 164.312(b)).
+
+    Ids only, never names, emails or bodies. Append-only: a trigger (migration 0002) rejects UPDATE and
+    DELETE. `actor` is a plain id, not a foreign key, so that the trail outlives the accounts it names.
+    """
+
+    at = models.DateTimeField(db_default=Now())
+    actor = models.BigIntegerField(null=True, blank=True, help_text="User id; null for anonymous requests.")
+    action = models.CharField(max_length=16, choices=AuditAction.choices)
+    resource_type = models.CharField(max_length=16, choices=AuditResource.choices)
+    resource_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    # The patients whose data the request touched (directly or through their assignments).
+    patient_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    outcome = models.PositiveSmallIntegerField(help_text="HTTP status code of the response.")
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["actor", "id"], name="audit_actor_idx"),
+            models.Index(fields=["at"], name="audit_at_idx"),
+            GinIndex(fields=["resource_ids"], name="audit_resource_ids_idx"),
+            GinIndex(fields=["patient_ids"], name="audit_patient_ids_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.resource_type} {self.outcome}"
+
+
+class IdempotencyKey(models.Model):
+    """The first response to a POST sent with an `Idempotency-Key`, replayed to retries for 24 hours."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+", db_index=False)
+    key = models.CharField(max_length=255)
+    # SHA-256 of the operation and JSON body: the same key with another request is refused.
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_at_idx")]
+
+    def __str__(self):
+        return f"{self.user_id}: {self.key}"

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from hospital.exceptions import violated_constraint
-from hospital.models import Doctor, Patient, PatientDoctorMapping, User
+from hospital.models import AuditEvent, Doctor, Patient, PatientDoctorMapping, User
 
 USERNAME_TAKEN = "A user with that username already exists."
 DUPLICATE_MAPPING = "This doctor is already assigned to this patient."
@@ -87,11 +87,24 @@ class MeSerializer(serializers.ModelSerializer):
 
 class PatientSerializer(serializers.ModelSerializer):
     created_by = serializers.IntegerField(source="created_by_id", read_only=True)
+    deleted_by = serializers.IntegerField(source="deleted_by_id", read_only=True, allow_null=True)
 
     class Meta:
         model = Patient
-        fields = ["id", "firstname", "lastname", "age", "gender", "email", "created_by", "created_at", "updated_at"]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "firstname",
+            "lastname",
+            "age",
+            "gender",
+            "email",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "deleted_at",
+            "deleted_by",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at", "deleted_at"]
 
 
 class DoctorSerializer(serializers.ModelSerializer):
@@ -166,3 +179,58 @@ class PatientDoctorsSerializer(serializers.Serializer):
 class HealthSerializer(serializers.Serializer):
     status = serializers.CharField(help_text='"ok", or "unavailable" while the database is unreachable.')
     database = serializers.CharField(help_text='"ok" or "unavailable".')
+
+
+class FieldChangeSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    old = serializers.JSONField(allow_null=True, help_text="The value before this version.")
+    new = serializers.JSONField(allow_null=True, help_text="The value in this version.")
+
+
+class VersionSerializer(serializers.Serializer):
+    """One saved version of a record: who made it, when, and the fields that changed from the one before."""
+
+    version = serializers.IntegerField(source="history_id")
+    change = serializers.ChoiceField(choices=["created", "updated", "deleted", "restored"])
+    changed_at = serializers.DateTimeField(source="history_date")
+    changed_by = serializers.IntegerField(source="history_user_id", allow_null=True, help_text="User id.")
+    changes = FieldChangeSerializer(many=True)
+
+
+class PatientVersionSerializer(VersionSerializer):
+    record = PatientSerializer(help_text="The patient as this version left it.")
+
+
+class DoctorVersionSerializer(VersionSerializer):
+    record = DoctorSerializer(help_text="The doctor as this version left it.")
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "at",
+            "actor",
+            "action",
+            "resource_type",
+            "resource_ids",
+            "patient_ids",
+            "outcome",
+            "client_ip",
+            "request_id",
+        ]
+        read_only_fields = fields
+
+
+class AccessLogEntrySerializer(serializers.ModelSerializer):
+    """A request that touched one patient. The requester's address is left out: it is for staff only."""
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "at", "actor", "action", "resource_type", "resource_ids", "outcome", "request_id"]
+        read_only_fields = fields
+
+
+class DeletedParameterSerializer(serializers.Serializer):
+    deleted = serializers.BooleanField(required=False, default=False)

@@ -76,7 +76,7 @@ class TrailingSlashTests(ApiTestCase):
 
         deleted = self.client.delete(f"/api/patients/{patient_id}")
         self.assertEqual(deleted.status_code, status.HTTP_204_NO_CONTENT)
-        self.assertFalse(Patient.objects.filter(pk=patient_id).exists())
+        self.assertIsNotNone(Patient.objects.get(pk=patient_id).deleted_at)
 
     def test_the_auth_flow_works_without_final_slashes(self):
         anonymous = factories.client_for(None)

@@ -310,7 +310,8 @@ class DoctorQueryCountTests(ApiTestCase):
         # 1. SELECT the user named by the JWT (authentication)
         # 2. SELECT COUNT(*) of the doctors (X-Total-Count)
         # 3. SELECT the doctors of the page
-        with self.assertNumQueries(3):
+        # 4. INSERT the audit event
+        with self.assertNumQueries(4):
             response = client.get(LIST_URL)
         self.assertEqual(response.status_code, status.HTTP_200_OK)
         self.assertEqual(len(response.json()), expected_rows)

@@ -13,7 +13,19 @@ from hospital.tests.base import ApiTestCase, ApiTransactionTestCase
 LIST_URL = reverse("mapping-list")
 DUPLICATE_MESSAGE = "This doctor is already assigned to this patient."
 MAPPING_FIELDS = {"id", "patient", "doctor", "assigned_at"}
-PATIENT_FIELDS = {"id", "firstname", "lastname", "age", "gender", "email", "created_by", "created_at", "updated_at"}
+PATIENT_FIELDS = {
+    "id",
+    "firstname",
+    "lastname",
+    "age",
+    "gender",
+    "email",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "deleted_by",
+}
 DOCTOR_FIELDS = {
     "id",
     "firstname",
@@ -344,8 +356,8 @@ class MappingListQueryCountTests(ApiTestCase):
     def assert_list_queries(self, user, expected_rows: int) -> None:
         client = factories.client_for(user)
         # 1. the JWT user lookup, 2. COUNT(*) for X-Total-Count, 3. the page: mappings joined to
-        # their patient and doctor.
-        with self.assertNumQueries(3):
+        # their patient and doctor, 4. the audit event.
+        with self.assertNumQueries(4):
             response = client.get(LIST_URL)
         self.assertEqual(response.status_code, status.HTTP_200_OK)
         self.assertEqual(len(response.json()), expected_rows)
@@ -427,8 +439,8 @@ class PatientDoctorsTests(ApiTestCase):
         factories.make_mapping(patient, self.first_doctor)
 
         def fetch(expected_doctors: int) -> None:
-            # 1. the JWT user lookup, 2. the patient (scoped to the caller), 3. its doctors.
-            with self.assertNumQueries(3):
+            # 1. the JWT user lookup, 2. the patient (scoped to the caller), 3. its doctors, 4. the audit event.
+            with self.assertNumQueries(4):
                 response = self.client.get(patient_doctors_url(patient.pk))
             self.assertEqual(response.status_code, status.HTTP_200_OK)
             self.assertEqual(len(response.json()["doctors"]), expected_doctors)
@@ -522,14 +534,14 @@ class MappingCascadeTests(ApiTestCase):
         super().setUp()
         self.client = factories.client_for(self.owner)
 
-    def test_deleting_a_patient_removes_its_mappings(self):
-        factories.make_mapping(self.patient, self.doctor)
+    def test_deleting_a_patient_hides_its_mappings(self):
+        hidden = factories.make_mapping(self.patient, self.doctor)
         kept = factories.make_mapping(self.kept_patient, self.doctor)
 
         response = self.client.delete(reverse("patient-detail", args=[self.patient.pk]))
 
         self.assertEqual(response.status_code, status.HTTP_204_NO_CONTENT)
-        self.assertEqual(list(PatientDoctorMapping.objects.values_list("id", flat=True)), [kept.pk])
+        self.assertEqual(list(PatientDoctorMapping.objects.values_list("id", flat=True)), [hidden.pk, kept.pk])
         listed = self.client.get(LIST_URL).json()
         self.assertEqual([item["id"] for item in listed], [kept.pk])
 

@@ -10,7 +10,19 @@ from hospital.tests import factories
 from hospital.tests.base import ApiTestCase, call, ids, links
 
 LIST_URL = reverse("patient-list")
-PATIENT_FIELDS = {"id", "firstname", "lastname", "age", "gender", "email", "created_by", "created_at", "updated_at"}
+PATIENT_FIELDS = {
+    "id",
+    "firstname",
+    "lastname",
+    "age",
+    "gender",
+    "email",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "deleted_by",
+}
 VALID_BODY = {"firstname": "Ada", "lastname": "Lovelace", "age": 36, "gender": "F", "email": "ada@example.com"}
 
 
@@ -115,10 +127,12 @@ class PatientOwnerTests(ApiTestCase):
         self.patient.refresh_from_db()
         self.assertEqual((self.patient.firstname, self.patient.age), ("Grace", 86))
 
-    def test_it_deletes_the_owners_patient(self):
+    def test_it_deletes_the_owners_patient_keeping_the_row_marked_deleted(self):
         response = self.client.delete(detail_url(self.patient.pk))
         self.assertEqual(response.status_code, status.HTTP_204_NO_CONTENT)
-        self.assertFalse(Patient.objects.filter(pk=self.patient.pk).exists())
+        self.patient.refresh_from_db()
+        self.assertIsNotNone(self.patient.deleted_at)
+        self.assertEqual(self.patient.deleted_by, self.owner)
         self.assertEqual(self.client.get(detail_url(self.patient.pk)).status_code, status.HTTP_404_NOT_FOUND)
 
 
@@ -184,7 +198,8 @@ class PatientIsolationTests(ApiTestCase):
     def test_it_lets_staff_delete_another_users_patient(self):
         response = self.staff_client.delete(detail_url(self.patient.pk))
         self.assertEqual(response.status_code, status.HTTP_204_NO_CONTENT)
-        self.assertFalse(Patient.objects.filter(pk=self.patient.pk).exists())
+        self.patient.refresh_from_db()
+        self.assertEqual(self.patient.deleted_by, self.staff)
 
 
 class PatientValidationTests(ApiTestCase):
@@ -487,7 +502,8 @@ class PatientQueryCountTests(ApiTestCase):
         # 1. SELECT the user named by the JWT (authentication)
         # 2. SELECT COUNT(*) of the visible patients (X-Total-Count)
         # 3. SELECT the visible patients of the page
-        with self.assertNumQueries(3):
+        # 4. INSERT the audit event
+        with self.assertNumQueries(4):
             response = client.get(LIST_URL)
         self.assertEqual(response.status_code, status.HTTP_200_OK)
         self.assertEqual(len(response.json()), expected_rows)
@@ -522,10 +538,10 @@ class PatientDeletionTests(ApiTestCase):
         super().setUp()
         self.client = factories.client_for(self.owner)
 
-    def test_it_removes_the_mappings_of_a_deleted_patient(self):
+    def test_it_hides_the_mappings_of_a_deleted_patient_and_keeps_their_rows(self):
         response = self.client.delete(detail_url(self.patient.pk))
         self.assertEqual(response.status_code, status.HTTP_204_NO_CONTENT)
-        self.assertFalse(PatientDoctorMapping.objects.filter(patient_id=self.patient.pk).exists())
+        self.assertEqual(PatientDoctorMapping.objects.filter(patient_id=self.patient.pk).count(), 2)
         mappings = self.client.get(reverse("mapping-list"))
         self.assertEqual(mappings.status_code, status.HTTP_200_OK)
         self.assertEqual(ids(mappings), [self.kept_mapping.pk])

@@ -1,0 +1,101 @@
+"""The audit trail: one append-only row per API request that touches patients, doctors, mappings or accounts.
+
+The row is written by the view itself, with a single INSERT:
+- for writes, inside the request's transaction, so a change and its audit row commit together or not at all;
+- for reads, after the response is built; if the row cannot be written, the client gets an error instead of
+  the data. No record leaves the API without its audit row.
+"""
+
+from django.conf import settings
+from django.db import transaction
+from rest_framework.mixins import ListModelMixin
+from rest_framework.permissions import SAFE_METHODS
+
+from hospital.models import MAX_ID, AuditAction, AuditEvent, AuditResource
+
+ACTION_BY_METHOD = {
+    "GET": AuditAction.READ,
+    "HEAD": AuditAction.READ,
+    "POST": AuditAction.CREATE,
+    "PUT": AuditAction.UPDATE,
+    "PATCH": AuditAction.UPDATE,
+    "DELETE": AuditAction.DELETE,
+}
+
+
+def client_ip(request) -> str | None:
+    """The client's address: REMOTE_ADDR, or the address NUM_PROXIES trusted proxies put in X-Forwarded-For."""
+    num_proxies = settings.REST_FRAMEWORK["NUM_PROXIES"]
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if num_proxies and forwarded:
+        addresses = [address.strip() for address in forwarded.split(",")]
+        return addresses[-min(num_proxies, len(addresses))] or None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class AuditedView:
+    """Mixin for API views: records who did what to which records, and how it ended.
+
+    Views set `audit_resource`, and `audit_action` when the HTTP method does not say it. The ids default to
+    those in the response body (each row of a list), else the `pk` in the URL; views whose ids live elsewhere
+    override `audit_ids()`. Views that authenticate the user themselves (login, refresh) set `audit_actor_id`.
+    """
+
+    audit_resource: AuditResource
+    audit_action: AuditAction | None = None
+    audit_actor_id: int | None = None
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.method == "OPTIONS":
+            return super().dispatch(request, *args, **kwargs)
+        if request.method in SAFE_METHODS:
+            response = super().dispatch(request, *args, **kwargs)
+            self.write_audit_event(response)
+            return response
+        with transaction.atomic():
+            response = super().dispatch(request, *args, **kwargs)
+            self.write_audit_event(response)
+        return response
+
+    def write_audit_event(self, response) -> None:
+        resource_ids, patient_ids = self.audit_ids(response)
+        actor = self.audit_actor_id
+        if actor is None and self.request.user.is_authenticated:
+            actor = self.request.user.pk
+        AuditEvent.objects.create(
+            actor=actor,
+            action=self.get_audit_action(),
+            resource_type=self.audit_resource,
+            resource_ids=resource_ids,
+            patient_ids=patient_ids,
+            outcome=response.status_code,
+            client_ip=client_ip(self.request),
+            request_id=getattr(self.request, "request_id", ""),
+        )
+
+    def get_audit_action(self) -> AuditAction:
+        if self.audit_action:
+            return self.audit_action
+        if self.request.method == "GET" and isinstance(self, ListModelMixin):
+            return AuditAction.LIST
+        return ACTION_BY_METHOD[self.request.method]
+
+    def audit_ids(self, response) -> tuple[list[int], list[int]]:
+        """(resource ids, patient ids) the request touched."""
+        ids = self.response_ids(response)
+        return ids, ids if self.audit_resource == AuditResource.PATIENT else []
+
+    def response_ids(self, response) -> list[int]:
+        """The ids in a successful response body, else the `pk` the URL names."""
+        data = getattr(response, "data", None)
+        if response.status_code < 300:
+            if isinstance(data, list):
+                return [row["id"] for row in data]
+            if isinstance(data, dict) and isinstance(data.get("id"), int):
+                return [data["id"]]
+        return self.url_ids()
+
+    def url_ids(self, name="pk") -> list[int]:
+        """The id the URL names, if it can be a row's id at all (bigint)."""
+        value = self.kwargs.get(name)
+        return [value] if value is not None and 0 < value <= MAX_ID else []
