@@ -38,10 +38,11 @@ class HistoryListView(generics.ListAPIView):
         for index, version in enumerate(page):
             new = representations[index]
             old = representations[index + 1] if index + 1 < len(representations) else None
+            before = old or {}  # a record's first version changes every field from nothing
             changes = [
-                {"field": field, "old": None if old is None else old[field], "new": value}
+                {"field": field, "old": before.get(field), "new": value}
                 for field, value in new.items()
-                if field not in UNTRACKED_FIELDS and (old is None or old[field] != value)
+                if field not in UNTRACKED_FIELDS and before.get(field) != value
             ]
             rows.append(
                 {

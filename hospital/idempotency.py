@@ -10,6 +10,7 @@ import hashlib
 import json
 import re
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
@@ -72,7 +73,7 @@ class IdempotentCreateMixin:
                 return self.replay(request.user, key, fingerprint)
             response = super().create(request, *args, **kwargs)
             IdempotencyKey.objects.filter(pk=claimed[0]).update(
-                status_code=response.status_code, response_body=response.data
+                status_code=response.status_code, response_body=json.dumps(response.data, cls=DjangoJSONEncoder)
             )
         return response
 
@@ -81,4 +82,5 @@ class IdempotentCreateMixin:
         first = IdempotencyKey.objects.get(user=user, key=key)
         if first.fingerprint != fingerprint:
             raise IdempotencyKeyReused()
-        return Response(first.response_body, status=first.status_code, headers={"Idempotent-Replayed": "true"})
+        body = json.loads(first.response_body)
+        return Response(body, status=first.status_code, headers={"Idempotent-Replayed": "true"})

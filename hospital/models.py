@@ -3,7 +3,6 @@
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower, Now
@@ -259,7 +258,8 @@ class IdempotencyKey(models.Model):
     # SHA-256 of the operation and JSON body: the same key with another request is refused.
     fingerprint = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
+    # JSON text rather than jsonb, which would reorder the keys: a replay returns the same bytes.
+    response_body = models.TextField(null=True)  # noqa: DJ001 (null: no response stored yet)
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
