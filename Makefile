@@ -27,7 +27,7 @@ format: $(INSTALLED)
 checks:
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m coverage erase
-	$(PY) -m coverage run manage.py test --noinput --verbosity 1
+	LOG_LEVEL=$${LOG_LEVEL:-WARNING} $(PY) -m coverage run manage.py test --noinput --verbosity 1
 	$(PY) -m coverage report
 	$(MAKE) --no-print-directory lint
 	$(PY) manage.py makemigrations --check --dry-run

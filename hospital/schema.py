@@ -5,6 +5,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import permissions, serializers
 
+from hospital.conditional import ConditionalRecordMixin
+from hospital.idempotency import IDEMPOTENCY_HEADER, IdempotentCreateMixin
 from hospital.permissions import IsCreatorOrStaffForWrites
 
 
@@ -49,8 +51,18 @@ class ApiAutoSchema(AutoSchema):
             isinstance(permission, IsCreatorOrStaffForWrites) for permission in view_permissions
         ):
             responses["403"] = error("Only the creator or staff may do this.")
+        if any(isinstance(permission, permissions.IsAdminUser) for permission in view_permissions):
+            responses["403"] = error("Staff only.")
+        for code, description in getattr(self.view, "schema_error_responses", {}).get(self.method, {}).items():
+            responses[code] = error(description)
         if "{" in self.path:
             responses["404"] = error("Not found, or not visible to the caller.")
+        if self.is_conditional() and self.method in permissions.SAFE_METHODS:
+            responses["304"] = OpenApiResponse(description="Not modified: If-None-Match matches the current ETag.")
+        if self.is_conditional() and self.method not in permissions.SAFE_METHODS:
+            responses["412"] = error("If-Match does not match the current ETag (sent in the ETag header).")
+        if self.is_idempotent_create():
+            responses["422"] = error(f"This {IDEMPOTENCY_HEADER} was already used with a different request.")
         if self.method in WRITE_METHODS:
             responses["413"] = error("Request body over 1 MiB.")
             responses["415"] = error("Request body is not JSON.")
@@ -59,8 +71,15 @@ class ApiAutoSchema(AutoSchema):
         responses["503"] = error("The database is unavailable; see Retry-After.")
         return responses
 
+    def is_conditional(self) -> bool:
+        return isinstance(self.view, ConditionalRecordMixin)
+
+    def is_idempotent_create(self) -> bool:
+        return isinstance(self.view, IdempotentCreateMixin) and self.method == "POST"
+
     def get_override_parameters(self):
         parameters = super().get_override_parameters()
+        parameters += self.conditional_parameters() + self.idempotency_parameters()
         if self.method == "GET" and self._is_list_view() and self._get_paginator():
             parameters += [
                 OpenApiParameter(
@@ -79,6 +98,54 @@ class ApiAutoSchema(AutoSchema):
                 ),
             ]
         return parameters
+
+    def conditional_parameters(self) -> list[OpenApiParameter]:
+        if not self.is_conditional():
+            return []
+        etag = OpenApiParameter(
+            "ETag",
+            OpenApiTypes.STR,
+            OpenApiParameter.HEADER,
+            response=[200, 304, 412],
+            description="Version of the record's representation, for If-None-Match and If-Match.",
+        )
+        if self.method in permissions.SAFE_METHODS:
+            condition = OpenApiParameter(
+                "If-None-Match",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="ETag(s) the client holds: 304 with no body if the record still has one of them.",
+            )
+            return [condition, etag]
+        condition = OpenApiParameter(
+            "If-Match",
+            OpenApiTypes.STR,
+            OpenApiParameter.HEADER,
+            description="ETag the change is based on: 412 if the record has changed since (lost-update protection).",
+        )
+        return [condition, etag] if self.method != "DELETE" else [condition]
+
+    def idempotency_parameters(self) -> list[OpenApiParameter]:
+        if not self.is_idempotent_create():
+            return []
+        return [
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description=(
+                    "Any unique string (a UUID) to make retries safe: for 24 hours the same key and body return "
+                    "the first response again and create nothing; the same key with another body is a 422."
+                ),
+            ),
+            OpenApiParameter(
+                "Idempotent-Replayed",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[201],
+                description='"true" when this is the stored response to an earlier request with the same key.',
+            ),
+        ]
 
 
 def exclude_unslashed_routes(endpoints):

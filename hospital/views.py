@@ -3,8 +3,9 @@
 from django.db import DatabaseError, connection
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, permissions, status
 from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.response import Response
@@ -15,11 +16,12 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from hospital.audit import AuditedView
 from hospital.conditional import ConditionalRecordMixin, etag_for
 from hospital.exceptions import DATABASE_RETRY_AFTER_SECONDS
-from hospital.filters import AuditEventFilter, DoctorFilter, MappingFilter, PatientFilter
+from hospital.filters import AuditEventFilter, DoctorFilter, MappingFilter, PatientFilter, StrictOrderingFilter
 from hospital.history import HistoryListView
 from hospital.idempotency import IdempotentCreateMixin
 from hospital.models import AuditAction, AuditEvent, AuditResource, Doctor, Patient, PatientDoctorMapping
 from hospital.permissions import IsCreatorOrStaffForWrites
+from hospital.schema import ErrorSerializer
 from hospital.serializers import (
     AccessLogEntrySerializer,
     AuditEventSerializer,
@@ -166,6 +168,7 @@ class PatientListCreateView(PatientAuditMixin, IdempotentCreateMixin, generics.L
 
     serializer_class = PatientSerializer
     filterset_class = PatientFilter
+    schema_error_responses = {"GET": {"403": "`deleted=true` is for staff only."}}
     search_fields = ["firstname", "lastname", "email"]
     ordering_fields = ["id", "firstname", "lastname", "age", "created_at", "updated_at"]
 
@@ -207,7 +210,13 @@ class PatientRestoreView(PatientAuditMixin, generics.GenericAPIView):
     permission_classes = [permissions.IsAdminUser]
     audit_action = AuditAction.RESTORE
 
-    @extend_schema(request=None, responses={200: PatientSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            200: PatientSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="The patient is not deleted."),
+        },
+    )
     def post(self, request, pk):
         patient = get_object_or_404(Patient.objects.visible_to(request.user, deleted=None).select_for_update(), pk=pk)
         if not patient.is_deleted:
@@ -300,6 +309,7 @@ class MappingListCreateView(AuditedView, IdempotentCreateMixin, generics.ListCre
     """Doctor assignments of the caller's patients (staff: all), with both sides nested; and assigning."""
 
     filterset_class = MappingFilter
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     ordering_fields = ["id", "assigned_at"]
     audit_resource = AuditResource.MAPPING
 
@@ -365,6 +375,7 @@ class AuditEventListView(AuditedView, generics.ListAPIView):
     serializer_class = AuditEventSerializer
     permission_classes = [permissions.IsAdminUser]
     filterset_class = AuditEventFilter
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     ordering_fields = ["id", "at"]
     ordering = ["-id"]
     audit_resource = AuditResource.AUDIT

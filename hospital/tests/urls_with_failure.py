@@ -5,9 +5,11 @@ from django.urls import path
 from healthcare.urls import handler400, handler404, handler500
 from healthcare.urls import urlpatterns as project_urlpatterns
 
+FAILURE_MESSAGE = "an unexpected bug mentioning Ada Lovelace"
+
 
 def fail_unexpectedly(request):
-    raise RuntimeError("an unexpected bug mentioning Ada Lovelace")
+    raise RuntimeError(FAILURE_MESSAGE)
 
 
 urlpatterns = [
