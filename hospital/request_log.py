@@ -15,6 +15,9 @@ import time
 import traceback
 import uuid
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
+
 REQUEST_ID_HEADER = "X-Request-ID"
 VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -35,25 +38,28 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         supplied = request.headers.get(REQUEST_ID_HEADER, "")
         request.request_id = supplied if VALID_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
-        token = current_request_id.set(request.request_id)
-        try:
-            response = self.get_response(request)
-            response[REQUEST_ID_HEADER] = request.request_id
-            match = request.resolver_match
-            user = getattr(request, "user", None)
-            request_logger.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "route": match.route if match else None,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "user_id": user.pk if user is not None and user.is_authenticated else None,
-                },
-            )
-            return response
-        finally:
-            current_request_id.reset(token)
+        # Cleared when the response is finished, after Django has logged any error response.
+        current_request_id.set(request.request_id)
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request.request_id
+        match = request.resolver_match
+        user = getattr(request, "user", None)
+        request_logger.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": match.route if match else None,
+                "status": response.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "user_id": user.pk if user is not None and user.is_authenticated else None,
+            },
+        )
+        return response
+
+
+@receiver(request_finished)
+def forget_request_id(**kwargs):
+    current_request_id.set(None)
 
 
 class JsonFormatter(logging.Formatter):

@@ -10,9 +10,10 @@ from django.test import override_settings
 from django.urls import reverse
 from rest_framework import status
 
-from hospital.models import Doctor, Patient, PatientDoctorMapping, User
+from hospital.models import AuditEvent, Doctor, Patient, PatientDoctorMapping, User
 from hospital.tests import factories
 from hospital.tests.base import ApiTestCase, ApiTransactionTestCase
+from hospital.tests.test_logging import CapturedLogs
 
 PATIENTS_URL = reverse("patient-list")
 HUGE_ID = "99999999999999999999999"
@@ -333,6 +334,16 @@ class DatabaseOutageTests(ApiTransactionTestCase):
         self.assertEqual(response.get("Cache-Control"), "no-store")
         self.assertEqual(response["X-Frame-Options"], "DENY")
 
+    def test_an_outage_is_logged_in_json_with_the_request_id(self):
+        self.take_the_database_down()
+
+        with CapturedLogs() as logs:
+            response = self.client.get(PATIENTS_URL, HTTP_X_REQUEST_ID="outage-1")
+
+        self.assert_unavailable(response)
+        self.assertEqual({entry["request_id"] for entry in logs.entries}, {"outage-1"})
+        self.assertEqual([entry["status"] for entry in logs.requests()], [503])
+
     def test_requests_answer_503_while_the_database_is_unreachable_and_recover_after(self):
         restore = self.take_the_database_down()
 
@@ -450,6 +461,33 @@ class AdminTests(ApiTestCase):
                     response = self.client.get(url)
 
                     self.assertEqual(response.status_code, status.HTTP_200_OK)
+
+    def test_staff_can_see_each_records_history_in_the_admin(self):
+        self.client.force_login(self.admin)
+        for model, obj, _search in self.models():
+            with self.subTest(model=model):
+                response = self.client.get(reverse(f"admin:hospital_{model}_history", args=[obj.pk]))
+
+                self.assertEqual(response.status_code, status.HTTP_200_OK)
+
+    def test_the_admin_cannot_erase_a_patient_or_touch_the_audit_trail(self):
+        self.client.force_login(self.admin)
+        self.client.get(reverse("patient-list"))  # anything, for an audit row to exist
+        factories.client_for(self.owner).get(reverse("patient-list"))
+        event = AuditEvent.objects.latest("id")
+
+        erase = self.client.post(reverse("admin:hospital_patient_delete", args=[self.patient.pk]), {"post": "yes"})
+        audit_list = self.client.get(reverse("admin:hospital_auditevent_changelist"))
+        audit_view = self.client.get(reverse("admin:hospital_auditevent_change", args=[event.pk]))
+        audit_change = self.client.post(reverse("admin:hospital_auditevent_change", args=[event.pk]), {"outcome": 1})
+
+        self.assertEqual(erase.status_code, status.HTTP_403_FORBIDDEN)
+        self.assertTrue(Patient.objects.filter(pk=self.patient.pk).exists())
+        self.assertEqual(audit_list.status_code, status.HTTP_200_OK)
+        self.assertEqual(audit_view.status_code, status.HTTP_200_OK)
+        self.assertEqual(audit_change.status_code, status.HTTP_403_FORBIDDEN)
+        event.refresh_from_db()
+        self.assertEqual(event.outcome, 200)
 
     def test_the_search_finds_the_record(self):
         self.client.force_login(self.admin)
