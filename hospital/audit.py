@@ -6,6 +6,8 @@ The row is written by the view itself, with a single INSERT:
   the data. No record leaves the API without its audit row.
 """
 
+import ipaddress
+
 from django.conf import settings
 from django.db import transaction
 from rest_framework.mixins import ListModelMixin
@@ -23,14 +25,25 @@ ACTION_BY_METHOD = {
 }
 
 
+def valid_ip(value: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address(value)) if value else None
+    except ValueError:
+        return None
+
+
 def client_ip(request) -> str | None:
-    """The client's address: REMOTE_ADDR, or the address NUM_PROXIES trusted proxies put in X-Forwarded-For."""
+    """The client's address: REMOTE_ADDR, or the address NUM_PROXIES trusted proxies put in X-Forwarded-For.
+
+    A forwarded value that is not a bare IP address (`unknown`, `host:port`) falls back to REMOTE_ADDR.
+    """
+    remote_addr = valid_ip(request.META.get("REMOTE_ADDR"))
     num_proxies = settings.REST_FRAMEWORK["NUM_PROXIES"]
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
     if num_proxies and forwarded:
         addresses = [address.strip() for address in forwarded.split(",")]
-        return addresses[-min(num_proxies, len(addresses))] or None
-    return request.META.get("REMOTE_ADDR") or None
+        return valid_ip(addresses[-min(num_proxies, len(addresses))]) or remote_addr
+    return remote_addr
 
 
 class AuditedView:
@@ -76,9 +89,10 @@ class AuditedView:
     def get_audit_action(self) -> AuditAction:
         if self.audit_action:
             return self.audit_action
-        if self.request.method == "GET" and isinstance(self, ListModelMixin):
+        if self.request.method in ("GET", "HEAD") and isinstance(self, ListModelMixin):
             return AuditAction.LIST
-        return ACTION_BY_METHOD[self.request.method]
+        # Methods no view serves (TRACE, PROPFIND...) end in a 405, recorded as a read attempt.
+        return ACTION_BY_METHOD.get(self.request.method, AuditAction.READ)
 
     def audit_ids(self, response) -> tuple[list[int], list[int]]:
         """(resource ids, patient ids) the request touched."""
