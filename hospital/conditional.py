@@ -49,8 +49,9 @@ def if_none_match_hits(header: str, current: str) -> bool:
 class ConditionalRecordMixin:
     """For single-record views (retrieve, update, destroy): ETag, If-None-Match and If-Match."""
 
-    def get_queryset(self):
-        queryset = super().get_queryset()
+    def filter_queryset(self, queryset):
+        """Writes lock the row. Here rather than in get_queryset(), which views override."""
+        queryset = super().filter_queryset(queryset)
         return queryset if self.request.method in SAFE_METHODS else queryset.select_for_update()
 
     def get_object(self):
