@@ -4,13 +4,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test superuser lint format checks
+.PHONY: run test fault superuser lint format checks
 
 run: $(INSTALLED)  ## Serve the API with gunicorn on $HOST:$PORT (default 127.0.0.1:8000)
 	@$(PY) scripts/dev.py serve
 
 test: $(INSTALLED)  ## The whole suite under coverage, lint, migration and deploy checks
 	@$(PY) scripts/dev.py run -- $(MAKE) --no-print-directory checks
+
+fault: $(INSTALLED)  ## Stop and restart PostgreSQL under load: 503s meanwhile, quick recovery, no lost write
+	@$(PY) scripts/fault_tolerance.py
 
 superuser: $(INSTALLED)  ## Create an admin (staff) account interactively
 	@$(PY) scripts/dev.py run -- $(PY) manage.py createsuperuser
