@@ -152,11 +152,14 @@ STORAGES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # One cache shared by all gunicorn workers of a host (login/register throttling), without a server.
+# "users": each worker's own short-lived copy of the users its tokens name (hospital.authentication).
+USER_CACHE_SECONDS = env_int("USER_CACHE_SECONDS", 60, min_value=0, max_value=3600)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
         "LOCATION": str(DATA_DIR / "cache"),
-    }
+    },
+    "users": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "users"},
 }
 
 # Request bodies: the API accepts JSON objects of at most 1 MiB (larger -> 413).
@@ -169,7 +172,7 @@ if PAGE_SIZE > MAX_PAGE_SIZE:
     raise ImproperlyConfigured(f"PAGE_SIZE ({PAGE_SIZE}) must not exceed MAX_PAGE_SIZE ({MAX_PAGE_SIZE}).")
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["hospital.authentication.CachedUserJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],

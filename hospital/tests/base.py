@@ -3,11 +3,14 @@
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.test import override_settings
 from rest_framework.test import APITestCase, APITransactionTestCase
 
-LOCAL_CACHE = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+LOCAL_CACHE = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "users": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "users"},
+}
 
 
 @override_settings(CACHES=LOCAL_CACHE)
@@ -15,6 +18,7 @@ class ApiTestCase(APITestCase):
     def setUp(self):
         super().setUp()
         cache.clear()
+        caches["users"].clear()
 
 
 @override_settings(CACHES=LOCAL_CACHE)
@@ -22,6 +26,7 @@ class ApiTransactionTestCase(APITransactionTestCase):
     def setUp(self):
         super().setUp()
         cache.clear()
+        caches["users"].clear()
 
 
 LINK_PATTERN = re.compile(r'<([^>]*)>;\s*rel="([^"]+)"')

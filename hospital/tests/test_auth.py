@@ -1,11 +1,13 @@
 """/api/auth/: registration, login, token refresh and logout, and how tokens are checked, through HTTP only."""
 
 import threading
+import time
 from datetime import timedelta
 
 import jwt
 from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from rest_framework import status
 from rest_framework.test import APIClient
@@ -364,3 +366,65 @@ class ThrottlingTests(ApiTestCase):
 
         body = {"username": "alice", "password": factories.PASSWORD}
         self.assert_throttled(post(self.client, LOGIN_URL, body, HTTP_X_FORWARDED_FOR="10.0.0.3"))
+
+
+class CachedTokenUserTests(ApiTestCase):
+    """The token's user is looked up once per worker and minute, yet lockouts still take effect."""
+
+    def setUp(self):
+        super().setUp()
+        self.user = factories.make_user()
+        self.client = factories.client_for(self.user)
+
+    def test_the_second_request_does_not_look_the_user_up_again(self):
+        self.client.get(reverse("me"))
+
+        with CaptureQueriesContext(connection) as queries:
+            response = self.client.get(reverse("me"))
+
+        self.assertEqual(response.status_code, status.HTTP_200_OK)
+        self.assertFalse([query for query in queries if 'FROM "hospital_user"' in query["sql"]])
+
+    def test_a_deactivation_saved_in_this_process_locks_the_user_out_at_once(self):
+        self.client.get(reverse("me"))
+        self.user.is_active = False
+        self.user.save()
+
+        self.assertEqual(self.client.get(reverse("me")).status_code, status.HTTP_401_UNAUTHORIZED)
+
+    def test_a_password_changed_in_this_process_revokes_the_tokens_at_once(self):
+        self.client.get(reverse("me"))
+        self.user.set_password("another-long-passphrase")
+        self.user.save()
+
+        self.assertEqual(self.client.get(reverse("me")).status_code, status.HTTP_401_UNAUTHORIZED)
+
+    @override_settings(USER_CACHE_SECONDS=1)
+    def test_a_deactivation_made_elsewhere_locks_the_user_out_once_the_cached_copy_expires(self):
+        self.client.get(reverse("me"))
+        # As another worker or host would: no signal reaches this process's cache.
+        User.objects.filter(pk=self.user.pk).update(is_active=False)
+
+        still_cached = self.client.get(reverse("me"))
+        time.sleep(1.1)
+        expired = self.client.get(reverse("me"))
+
+        self.assertEqual(still_cached.status_code, status.HTTP_200_OK)
+        self.assertEqual(expired.status_code, status.HTTP_401_UNAUTHORIZED)
+
+    @override_settings(USER_CACHE_SECONDS=0)
+    def test_the_cache_can_be_switched_off(self):
+        self.client.get(reverse("me"))
+        User.objects.filter(pk=self.user.pk).update(is_active=False)
+
+        self.assertEqual(self.client.get(reverse("me")).status_code, status.HTTP_401_UNAUTHORIZED)
+
+    def test_a_cached_user_with_a_token_from_before_a_password_change_is_refused(self):
+        old_client = factories.client_for(self.user)
+        self.user.set_password("another-long-passphrase")
+        self.user.save()
+        new_client = factories.client_for(self.user)
+        new_client.get(reverse("me"))  # caches the user with the new password
+
+        self.assertEqual(old_client.get(reverse("me")).status_code, status.HTTP_401_UNAUTHORIZED)
+        self.assertEqual(new_client.get(reverse("me")).status_code, status.HTTP_200_OK)
