@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test fault superuser lint format checks
+.PHONY: run test fault seed superuser lint format checks
 
 run: $(INSTALLED)  ## Serve the API with gunicorn on $HOST:$PORT (default 127.0.0.1:8000)
 	@$(PY) scripts/dev.py serve
@@ -14,6 +14,9 @@ test: $(INSTALLED)  ## The whole suite under coverage, lint, migration and deplo
 
 fault: $(INSTALLED)  ## Stop and restart PostgreSQL under load: 503s meanwhile, quick recovery, no lost write
 	@$(PY) scripts/fault_tolerance.py
+
+seed: $(INSTALLED)  ## Demo data: make seed ARGS="--patients 100000 --doctors 1000 --mappings 100000 --reset"
+	@$(PY) scripts/dev.py run -- sh -c '$(PY) manage.py migrate --noinput --verbosity 0 && $(PY) manage.py seed_demo $(ARGS)'
 
 superuser: $(INSTALLED)  ## Create an admin (staff) account interactively
 	@$(PY) scripts/dev.py run -- $(PY) manage.py createsuperuser
