@@ -51,6 +51,8 @@ class ApiAutoSchema(AutoSchema):
             responses["403"] = error("Only the creator or staff may do this.")
         if "{" in self.path:
             responses["404"] = error("Not found, or not visible to the caller.")
+        elif self.method == "GET" and self._is_list_view() and self._get_paginator():
+            responses["404"] = error("Invalid page: not a positive whole number, or past the last page.")
         if self.method in WRITE_METHODS:
             responses["413"] = error("Request body over 1 MiB.")
             responses["415"] = error("Request body is not JSON.")
