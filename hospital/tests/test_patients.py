@@ -220,6 +220,11 @@ class PatientValidationTests(ApiTestCase):
                 self.assertIn("age", response.json())
         self.assertEqual(Patient.objects.count(), before)
 
+    def test_it_rejects_a_value_of_another_json_type_rather_than_converting_it(self):
+        for field, value in [("firstname", 0), ("lastname", ["Lee"]), ("email", 1), ("age", "36")]:
+            with self.subTest(field=field, value=value):
+                self.assert_rejected({**VALID_BODY, field: value}, field)
+
     def test_it_accepts_the_age_bounds(self):
         for age in [0, 150]:
             with self.subTest(age=age):
