@@ -61,6 +61,15 @@ class ApiAutoSchema(AutoSchema):
         responses["503"] = error("The database is unavailable; see Retry-After.")
         return responses
 
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        if self.method == "GET" and self._is_list_view():
+            # Filters, search, ordering and pagination all read `?name=` as if `name` were not sent.
+            for parameter in parameters:
+                if parameter["in"] == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
+        return parameters
+
     def get_override_parameters(self):
         parameters = super().get_override_parameters()
         if self.method == "GET" and self._is_list_view() and self._get_paginator():

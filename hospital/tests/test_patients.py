@@ -475,6 +475,11 @@ class PatientFilterTests(ApiTestCase):
     def test_it_combines_filters(self):
         self.assert_lists({"search": "smith", "gender": "F", "age_min": 20}, [self.alice])
 
+    def test_it_reads_an_empty_parameter_as_one_not_sent(self):
+        for name in ["search", "gender", "age_min", "age_max", "ordering", "page", "page_size"]:
+            with self.subTest(name=name):
+                self.assert_lists({name: ""}, [self.alice, self.bob, self.carol])
+
 
 class PatientQueryCountTests(ApiTestCase):
     @classmethod
