@@ -4,13 +4,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test fault seed superuser lint format checks
+.PHONY: run test fuzz fault seed superuser lint format checks
 
 run: $(INSTALLED)  ## Serve the API with gunicorn on $HOST:$PORT (default 127.0.0.1:8000)
 	@$(PY) scripts/dev.py serve
 
 test: $(INSTALLED)  ## The whole suite under coverage, lint, migration and deploy checks
 	@$(PY) scripts/dev.py run -- $(MAKE) --no-print-directory checks
+
+fuzz: $(INSTALLED)  ## Schemathesis against the API's own OpenAPI schema, in-process, on a throwaway database
+	@$(PY) scripts/dev.py run -- $(PY) scripts/fuzz.py
 
 fault: $(INSTALLED)  ## Stop and restart PostgreSQL under load: 503s meanwhile, quick recovery, no lost write
 	@$(PY) scripts/fault_tolerance.py

@@ -57,6 +57,8 @@ class ApiAutoSchema(AutoSchema):
             responses[code] = error(description)
         if "{" in self.path:
             responses["404"] = error("Not found, or not visible to the caller.")
+        elif self.method == "GET" and self._is_list_view() and self._get_paginator():
+            responses["404"] = error("Invalid page: not a positive whole number, or past the last page.")
         if self.is_conditional() and self.method in permissions.SAFE_METHODS:
             responses["304"] = OpenApiResponse(description="Not modified: If-None-Match matches the current ETag.")
         if self.is_conditional() and self.method not in permissions.SAFE_METHODS:
@@ -71,6 +73,14 @@ class ApiAutoSchema(AutoSchema):
         responses["503"] = error("The database is unavailable; see Retry-After.")
         return responses
 
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        if self.method == "GET" and self._is_list_view():
+            # Filters, search, ordering and pagination all read `?name=` as if `name` were not sent.
+            for parameter in parameters:
+                if parameter["in"] == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
+        return parameters
     def is_conditional(self) -> bool:
         return isinstance(self.view, ConditionalRecordMixin)
 

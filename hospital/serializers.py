@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from hospital.exceptions import violated_constraint
+from hospital.fields import StrictCharField, StrictIntegerField, StrictModelSerializer
 from hospital.models import AuditEvent, Doctor, Patient, PatientDoctorMapping, User
 
 USERNAME_TAKEN = "A user with that username already exists."
@@ -32,8 +33,8 @@ def save_or_field_error(save, errors_by_constraint: dict[str, dict]):
         raise serializers.ValidationError(field_error) from None
 
 
-class RegisterSerializer(serializers.ModelSerializer):
-    password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
+class RegisterSerializer(StrictModelSerializer):
+    password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False)
 
     class Meta:
         model = User
@@ -75,7 +76,7 @@ class TokenPairSerializer(serializers.Serializer):
 
 
 class RefreshTokenSerializer(serializers.Serializer):
-    refresh = serializers.CharField(write_only=True, max_length=4096)
+    refresh = StrictCharField(write_only=True, max_length=4096)
 
 
 class MeSerializer(serializers.ModelSerializer):
@@ -85,7 +86,7 @@ class MeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PatientSerializer(serializers.ModelSerializer):
+class PatientSerializer(StrictModelSerializer):
     created_by = serializers.IntegerField(source="created_by_id", read_only=True)
     deleted_by = serializers.IntegerField(source="deleted_by_id", read_only=True, allow_null=True)
 
@@ -107,7 +108,7 @@ class PatientSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "created_at", "updated_at", "deleted_at"]
 
 
-class DoctorSerializer(serializers.ModelSerializer):
+class DoctorSerializer(StrictModelSerializer):
     created_by = serializers.IntegerField(source="created_by_id", read_only=True)
 
     class Meta:
@@ -134,15 +135,15 @@ class VisiblePatientField(serializers.PrimaryKeyRelatedField):
         return Patient.objects.visible_to(self.context["request"].user)
 
 
-class MappingCreateSerializer(serializers.ModelSerializer):
+class MappingCreateSerializer(StrictModelSerializer):
     # pk_field: a whole number, so 4.5 is a 400 rather than silently patient 4.
-    patient = VisiblePatientField(pk_field=serializers.IntegerField())
+    patient = VisiblePatientField(pk_field=StrictIntegerField())
 
     class Meta:
         model = PatientDoctorMapping
         fields = ["id", "patient", "doctor", "assigned_at"]
         read_only_fields = ["id", "assigned_at"]
-        extra_kwargs = {"doctor": {"pk_field": serializers.IntegerField()}}
+        extra_kwargs = {"doctor": {"pk_field": StrictIntegerField()}}
         # The unique (patient, doctor) pair is checked by the database alone: see create().
         validators = []
 

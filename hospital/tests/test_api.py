@@ -415,6 +415,18 @@ class SchemaTests(ApiTestCase):
         self.assertLessEqual({"201", "400", "401"}, set(paths["/api/mappings/"]["post"]["responses"]))
         self.assertLessEqual({"204", "401", "404"}, set(paths["/api/mappings/{id}/delete/"]["delete"]["responses"]))
         self.assertIn("404", paths["/api/mappings/{patient_id}/"]["get"]["responses"])
+        # Paginated lists answer 404 for a page that does not exist.
+        for path in ("/api/patients/", "/api/doctors/", "/api/mappings/"):
+            self.assertIn("404", paths[path]["get"]["responses"])
+
+    def test_it_documents_that_list_parameters_may_be_sent_empty(self):
+        parameters = self.get_schema()["paths"]["/api/patients/"]["get"]["parameters"]
+        query = {parameter["name"]: parameter for parameter in parameters if parameter["in"] == "query"}
+
+        self.assertLessEqual({"age_min", "gender", "search", "ordering", "page", "page_size"}, set(query))
+        for name, parameter in query.items():
+            with self.subTest(name=name):
+                self.assertIs(parameter.get("allowEmptyValue"), True)
 
     def test_the_docs_page_uses_local_static_files_not_a_cdn(self):
         response = factories.client_for(None).get(reverse("docs"))

@@ -129,6 +129,14 @@ class RegisterTests(ApiTestCase):
                 self.assertTrue(any(error.startswith(message) for error in response.json()["password"]))
         self.assertFalse(User.objects.filter(username="rosalindfranklin").exists())
 
+    def test_it_rejects_a_username_or_password_that_is_not_a_json_string(self):
+        for field, value in [("username", 12345), ("password", 48213.75), ("email", ["bob@example.com"])]:
+            with self.subTest(field=field):
+                response = post(self.client, REGISTER_URL, {**registration("bob"), field: value})
+                self.assertEqual(response.status_code, status.HTTP_400_BAD_REQUEST)
+                self.assertIn(field, response.json())
+        self.assertEqual(list(User.objects.values_list("username", flat=True)), ["alice"])
+
     def test_it_names_every_missing_field(self):
         response = post(self.client, REGISTER_URL, {})
 

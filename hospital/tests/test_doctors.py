@@ -188,6 +188,11 @@ class DoctorValidationTests(ApiTestCase):
             with self.subTest(value=value):
                 self.assert_rejected({**VALID_BODY, "max_appointments_per_day": value}, "max_appointments_per_day")
 
+    def test_it_rejects_a_value_of_another_json_type_rather_than_converting_it(self):
+        for field, value in [("firstname", 0), ("lastname", 1.5), ("email", False), ("max_appointments_per_day", "10")]:
+            with self.subTest(field=field, value=value):
+                self.assert_rejected({**VALID_BODY, field: value}, field)
+
     def test_it_accepts_the_appointments_per_day_bounds(self):
         for value in [1, 100]:
             with self.subTest(value=value):

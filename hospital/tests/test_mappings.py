@@ -179,7 +179,7 @@ class MappingCreateTests(ApiTestCase):
         wrong_values = ["x", True, "null", None, 10**30, -1, [1], {"id": 1}]
         valid = {"patient": self.patient.pk, "doctor": self.doctor.pk}
         for field in ("patient", "doctor"):
-            for value in [*wrong_values, valid[field] + 0.5]:
+            for value in [*wrong_values, valid[field] + 0.5, str(valid[field])]:
                 with self.subTest(field=field, value=value):
                     response = self.client.post(LIST_URL, {**valid, field: value}, format="json")
                     try:

@@ -235,6 +235,11 @@ class PatientValidationTests(ApiTestCase):
                 self.assertIn("age", response.json())
         self.assertEqual(Patient.objects.count(), before)
 
+    def test_it_rejects_a_value_of_another_json_type_rather_than_converting_it(self):
+        for field, value in [("firstname", 0), ("lastname", ["Lee"]), ("email", 1), ("age", "36")]:
+            with self.subTest(field=field, value=value):
+                self.assert_rejected({**VALID_BODY, field: value}, field)
+
     def test_it_accepts_the_age_bounds(self):
         for age in [0, 150]:
             with self.subTest(age=age):
@@ -484,6 +489,11 @@ class PatientFilterTests(ApiTestCase):
 
     def test_it_combines_filters(self):
         self.assert_lists({"search": "smith", "gender": "F", "age_min": 20}, [self.alice])
+
+    def test_it_reads_an_empty_parameter_as_one_not_sent(self):
+        for name in ["search", "gender", "age_min", "age_max", "ordering", "page", "page_size"]:
+            with self.subTest(name=name):
+                self.assert_lists({name: ""}, [self.alice, self.bob, self.carol])
 
 
 class PatientQueryCountTests(ApiTestCase):
