@@ -8,6 +8,7 @@ holding the same ETag the second waits for the first, then sees a new ETag and g
 import hashlib
 import json
 
+from django.db import transaction
 from django.utils.http import parse_etags
 from rest_framework import status
 from rest_framework.exceptions import APIException
@@ -50,9 +51,15 @@ class ConditionalRecordMixin:
     """For single-record views (retrieve, update, destroy): ETag, If-None-Match and If-Match."""
 
     def filter_queryset(self, queryset):
-        """Writes lock the row. Here rather than in get_queryset(), which views override."""
+        """Writes lock the row, within their transaction (AuditedView opens one for every write).
+
+        Here rather than in get_queryset(), which views override. OPTIONS also asks for the object with a
+        write method (DRF's metadata checks permissions that way), outside any transaction: no lock then.
+        """
         queryset = super().filter_queryset(queryset)
-        return queryset if self.request.method in SAFE_METHODS else queryset.select_for_update()
+        if self.request.method in SAFE_METHODS or not transaction.get_connection().in_atomic_block:
+            return queryset
+        return queryset.select_for_update()
 
     def get_object(self):
         record = super().get_object()

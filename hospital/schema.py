@@ -81,6 +81,7 @@ class ApiAutoSchema(AutoSchema):
                 if parameter["in"] == "query" and not parameter.get("required"):
                     parameter["allowEmptyValue"] = True
         return parameters
+
     def is_conditional(self) -> bool:
         return isinstance(self.view, ConditionalRecordMixin)
 

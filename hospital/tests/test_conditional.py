@@ -342,3 +342,23 @@ class DoctorConcurrentIfMatchTests(ConcurrentIfMatchTests, ApiTransactionTestCas
 
     def make_record(self, owner):
         return factories.make_doctor(owner, firstname="Original")
+
+
+class OptionsWithIfMatchTests(ApiTransactionTestCase):
+    """Found by Schemathesis: DRF's metadata asks for the object with a write method, outside any transaction
+    (which only a TransactionTestCase shows: a TestCase wraps every request in one)."""
+
+    def test_options_with_if_match_describes_the_route_instead_of_failing(self):
+        owner = factories.make_user()
+        client = factories.client_for(owner)
+        urls = [
+            reverse("patient-detail", args=[factories.make_patient(owner).pk]),
+            reverse("doctor-detail", args=[factories.make_doctor(owner).pk]),
+        ]
+        for url in urls:
+            for if_match in (client.get(url)["ETag"], '"stale"'):
+                with self.subTest(url=url, if_match=if_match):
+                    response = client.options(url, HTTP_IF_MATCH=if_match)
+
+                    self.assertEqual(response.status_code, status.HTTP_200_OK)
+                    self.assertIn("name", response.json())
