@@ -13,7 +13,7 @@ test: $(INSTALLED)  ## The whole suite under coverage, lint, migration and deplo
 	@$(PY) scripts/dev.py run -- $(MAKE) --no-print-directory checks
 
 fuzz: $(INSTALLED)  ## Schemathesis against the API's own OpenAPI schema, in-process, on a throwaway database
-	@$(PY) scripts/dev.py run -- $(PY) scripts/fuzz.py
+	@LOG_LEVEL=$${LOG_LEVEL:-WARNING} $(PY) scripts/dev.py run -- $(PY) scripts/fuzz.py
 
 fault: $(INSTALLED)  ## Stop and restart PostgreSQL under load: 503s meanwhile, quick recovery, no lost write
 	@$(PY) scripts/fault_tolerance.py
