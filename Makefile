@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test fault superuser lint format checks
+.PHONY: run test fault bench superuser lint format checks
 
 run: $(INSTALLED)  ## Serve the API with gunicorn on $HOST:$PORT (default 127.0.0.1:8000)
 	@$(PY) scripts/dev.py serve
@@ -14,6 +14,10 @@ test: $(INSTALLED)  ## The whole suite under coverage, lint, migration and deplo
 
 fault: $(INSTALLED)  ## Stop and restart PostgreSQL under load: 503s meanwhile, quick recovery, no lost write
 	@$(PY) scripts/fault_tolerance.py
+
+bench: $(INSTALLED)  ## Measure the API under load against a bare ceiling; writes BENCHMARKS.md (BENCH_QUICK=1: short)
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	@$(PY) -m benchmarks.run
 
 superuser: $(INSTALLED)  ## Create an admin (staff) account interactively
 	@$(PY) scripts/dev.py run -- $(PY) manage.py createsuperuser
