@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test fuzz fault seed superuser lint format checks
+.PHONY: run test fuzz fault seed bench superuser lint format checks
 
 run: $(INSTALLED)  ## Serve the API with gunicorn on $HOST:$PORT (default 127.0.0.1:8000)
 	@$(PY) scripts/dev.py serve
@@ -20,6 +20,10 @@ fault: $(INSTALLED)  ## Stop and restart PostgreSQL under load: 503s meanwhile, 
 
 seed: $(INSTALLED)  ## Demo data: make seed ARGS="--patients 100000 --doctors 1000 --mappings 100000 --reset"
 	@$(PY) scripts/dev.py run -- sh -c '$(PY) manage.py migrate --noinput --verbosity 0 && $(PY) manage.py seed_demo $(ARGS)'
+
+bench: $(INSTALLED)  ## Measure the API under load against a bare ceiling; writes BENCHMARKS.md (BENCH_QUICK=1: short)
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	@$(PY) -m benchmarks.run
 
 superuser: $(INSTALLED)  ## Create an admin (staff) account interactively
 	@$(PY) scripts/dev.py run -- $(PY) manage.py createsuperuser

@@ -80,6 +80,10 @@ MIDDLEWARE = [
     # Innermost, so that its early answers (413) still get every header the others add.
     "hospital.middleware.ApiGuardMiddleware",
 ]
+# `make bench` only: an X-Query-Count header on every response (hospital.query_count). Off by default.
+BENCHMARK_QUERY_COUNT = env_bool("BENCHMARK_QUERY_COUNT", False)
+if BENCHMARK_QUERY_COUNT:
+    MIDDLEWARE = ["hospital.query_count.QueryCountMiddleware", *MIDDLEWARE]
 
 ROOT_URLCONF = "healthcare.urls"
 WSGI_APPLICATION = "healthcare.wsgi.application"
