@@ -170,6 +170,8 @@ CACHES = {
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
+# X-Total-Count of lists over 10,000 rows is reused for this long (hospital.pagination); 0: always counted.
+COUNT_CACHE_SECONDS = env_int("COUNT_CACHE_SECONDS", 30, min_value=0, max_value=3600)
 PAGE_SIZE = env_int("PAGE_SIZE", 50, min_value=1, max_value=10_000)
 MAX_PAGE_SIZE = env_int("MAX_PAGE_SIZE", 500, min_value=1, max_value=10_000)
 if PAGE_SIZE > MAX_PAGE_SIZE:
@@ -178,8 +180,8 @@ if PAGE_SIZE > MAX_PAGE_SIZE:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["hospital.authentication.CachedUserJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["hospital.renderers.OrjsonRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["hospital.renderers.OrjsonParser"],
     "DEFAULT_PAGINATION_CLASS": "hospital.pagination.LinkHeaderPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",

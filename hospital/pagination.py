@@ -4,7 +4,12 @@
 convention GitHub's and json-server's APIs made familiar.
 """
 
+import hashlib
+
 from django.conf import settings
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -15,7 +20,33 @@ class PageSizeSerializer(serializers.Serializer):
     page_size = serializers.IntegerField(min_value=1, max_value=settings.MAX_PAGE_SIZE, required=False)
 
 
+# Counting is as slow as the result is long; below this many rows it is cheap and always exact.
+LARGE_COUNT = 10_000
+
+
+class CachedCountPaginator(Paginator):
+    """Counts of large results are kept for COUNT_CACHE_SECONDS in the cache shared by the workers.
+
+    COUNT(*) over 100,000 rows costs more than the rest of the request together. A large total may lag
+    behind the table by up to COUNT_CACHE_SECONDS; a small one is counted afresh every time.
+    """
+
+    @cached_property
+    def count(self):
+        if not settings.COUNT_CACHE_SECONDS:
+            return super().count
+        sql, params = self.object_list.query.sql_with_params()
+        key = "count:" + hashlib.sha256(f"{sql}\n{params!r}".encode()).hexdigest()
+        total = cache.get(key)
+        if total is None:
+            total = super().count
+            if total >= LARGE_COUNT:
+                cache.set(key, total, settings.COUNT_CACHE_SECONDS)
+        return total
+
+
 class LinkHeaderPagination(PageNumberPagination):
+    django_paginator_class = CachedCountPaginator
     page_size = settings.PAGE_SIZE
     page_size_query_param = "page_size"
     max_page_size = settings.MAX_PAGE_SIZE
