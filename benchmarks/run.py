@@ -108,6 +108,7 @@ class Plan:
     extra_rounds: int  # at most this many more while other processes load the machine (see run_rounds)
     round_seconds: int
     login_round_seconds: int  # a login takes a whole password hash: longer rounds for enough samples
+    quiet_wait_budget_seconds: int  # in all, for other processes to quiet down (see run_rounds)
 
 
 EVERY_ENDPOINT = ("ceiling", "patients", "patient", "mappings", "doctors_of", "create", "login")
@@ -122,6 +123,7 @@ FULL = Plan(
     extra_rounds=2,
     round_seconds=5,
     login_round_seconds=10,
+    quiet_wait_budget_seconds=180,
 )
 QUICK_PLAN = Plan(
     data_sets=(DataSet("10k", 10_000, 500, 10_000, EVERY_ENDPOINT),),
@@ -130,6 +132,7 @@ QUICK_PLAN = Plan(
     extra_rounds=1,
     round_seconds=2,
     login_round_seconds=4,
+    quiet_wait_budget_seconds=20,
 )
 
 
@@ -215,6 +218,9 @@ def prepare_data_set(data_set: DataSet) -> dict[str, int]:
 # -------------------------------------------------------------------------------------------- servers
 
 
+QUIET_LOAD_PERCENT = 5.0
+
+
 class OtherLoad:
     """The share of the machine's CPU that processes outside the benchmark used while it measured.
 
@@ -222,8 +228,10 @@ class OtherLoad:
     Ours: this process (with the wrk runs it has reaped), its descendants (gunicorn), and PostgreSQL.
     """
 
-    def __init__(self, postmaster_pid: int):
+    def __init__(self, postmaster_pid: int, wait_budget_seconds: float):
         self.roots = {os.getpid(), postmaster_pid}
+        self.wait_left = wait_budget_seconds
+        self.waited = 0.0
 
     def snapshot(self) -> tuple[int, int, int]:
         """(ticks of all CPUs, busy ticks of all CPUs, ticks of our processes)."""
@@ -249,6 +257,21 @@ class OtherLoad:
     def percent(before: tuple[int, int, int], after: tuple[int, int, int]) -> float:
         total, busy, ours = (b - a for a, b in zip(before, after, strict=True))
         return max(0.0, 100 * (busy - ours) / total) if total else 0.0
+
+    def during(self, action):
+        """Run `action`; its result, and the other load meanwhile."""
+        before = self.snapshot()
+        result = action()
+        return result, self.percent(before, self.snapshot())
+
+    def wait_until_quiet(self, longest: float = 15.0) -> None:
+        """Sleep, from the run's waiting budget, until half a second in which others were quiet."""
+        started = time.monotonic()
+        deadline = started + min(longest, self.wait_left)
+        while time.monotonic() < deadline and self.during(lambda: time.sleep(0.5))[1] > QUIET_LOAD_PERCENT:
+            pass
+        self.wait_left -= time.monotonic() - started
+        self.waited += time.monotonic() - started
 
 
 @dataclass
@@ -412,6 +435,7 @@ class Run:
     hash_ms: float | None = None
     postgres_version: str = ""
     load_average: str = ""  # when the run started, before it added any load
+    quiet_waited_seconds: float = 0.0
     seconds: float = 0.0
 
     @property
@@ -435,9 +459,9 @@ def measure(
     plan = run.plan
     seconds = plan.login_round_seconds if endpoint.kind == "login" else plan.round_seconds
     for connections in (1,) if endpoint.kind == "login" else CONNECTIONS:
-        warmup = run_wrk(server.port, path, connections, plan.warmup_seconds, token, body)
+        warm_up = functools.partial(run_wrk, server.port, path, connections, plan.warmup_seconds, token, body)
         one_round = functools.partial(run_wrk, server.port, path, connections, seconds, token, body)
-        rounds, noisy = run_rounds(plan, context["other_load"], one_round)
+        warmup, rounds, noisy = run_rounds(plan, context["other_load"], warm_up, one_round)
         median = sorted(rounds, key=lambda r: r.requests_per_second)[(len(rounds) - 1) // 2]
         ceiling = run.find(data_set.label, "ceiling", connections)
         result = Result(
@@ -462,23 +486,23 @@ def measure(
         )
 
 
-QUIET_LOAD_PERCENT = 5.0
+def run_rounds(plan: Plan, meter: OtherLoad, warm_up, one_round) -> tuple[Round, list[Round], int]:
+    """The warm-up, then `plan.rounds` rounds; while fewer than that ran on a quiet machine, up to
+    `plan.extra_rounds` more. After a noisy one, it first waits a little for quiet (OtherLoad.wait_until_quiet).
 
-
-def run_rounds(plan: Plan, meter: OtherLoad, run_one) -> tuple[list[Round], int]:
-    """`plan.rounds` rounds; while fewer of them than that ran on a quiet machine, up to `plan.extra_rounds` more.
-
-    Keeps the quietest `plan.rounds`, and says how many it dropped.
+    Returns the warm-up, the quietest `plan.rounds` rounds and how many it dropped.
     """
+    warmup, load = meter.during(warm_up)
     rounds = []
     while len(rounds) < plan.rounds + plan.extra_rounds:
-        before = meter.snapshot()
-        measured = run_one()
-        measured.other_load = OtherLoad.percent(before, meter.snapshot())
+        if load > QUIET_LOAD_PERCENT:
+            meter.wait_until_quiet()
+        measured, load = meter.during(one_round)
+        measured.other_load = load
         rounds.append(measured)
         if sum(r.other_load <= QUIET_LOAD_PERCENT for r in rounds) >= plan.rounds:
             break
-    return sorted(rounds, key=lambda r: r.other_load)[: plan.rounds], len(rounds) - plan.rounds
+    return warmup, sorted(rounds, key=lambda r: r.other_load)[: plan.rounds], len(rounds) - plan.rounds
 
 
 def count_queries(probe: Server, endpoint: Endpoint, context: dict) -> int | None:
@@ -742,7 +766,9 @@ def method_notes(run: Run) -> list[str]:
         f"{plan.warmup_seconds} s warm-up, then {plan.rounds} rounds of {plan.round_seconds} s; the round with "
         "the median req/s is reported, with its p50 and p99. Each round also measures the CPU that processes "
         f"outside the benchmark used meanwhile; while fewer than {plan.rounds} rounds ran with at most "
-        f"{QUIET_LOAD_PERCENT:.0f}% of it, up to {plan.extra_rounds} more are run and the noisiest dropped. "
+        f"{QUIET_LOAD_PERCENT:.0f}% of it, up to {plan.extra_rounds} more are run and the noisiest dropped; after "
+        "a noisy warm-up or round the harness first waits up to 15 s for the machine to quiet down (this run "
+        f"waited {run.quiet_waited_seconds:.0f} s of a {plan.quiet_wait_budget_seconds} s budget). "
         "Login: 1 connection only, rounds of "
         f"{plan.login_round_seconds} s (each login costs a whole password hash, so p99 is close to the slowest of "
         "a few dozen requests). POST /api/patients/ sends the same JSON body through benchmarks/post.lua, creating "
@@ -838,7 +864,7 @@ def run_benchmark(cleanup: contextlib.ExitStack, plan: Plan) -> Run:
     say(f"servers up: app on :{ports['app']}, ceiling on :{ports['ceiling']}, probe on :{ports['probe']}")
 
     password = secrets.token_urlsafe(18)
-    other_load = OtherLoad(postgres.server.get_postmaster_info().pid)
+    other_load = OtherLoad(postgres.server.get_postmaster_info().pid, plan.quiet_wait_budget_seconds)
     for data_set in plan.data_sets:
         ids = prepare_data_set(data_set)
         user = ensure_staff_user()
@@ -857,6 +883,7 @@ def run_benchmark(cleanup: contextlib.ExitStack, plan: Plan) -> Run:
             measure(run, servers, data_set, endpoint, context, queries)
         connection.close()
     run.seconds = time.monotonic() - started
+    run.quiet_waited_seconds = other_load.waited
     return run
 
 
