@@ -180,8 +180,8 @@ if PAGE_SIZE > MAX_PAGE_SIZE:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["hospital.authentication.CachedUserJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["hospital.renderers.OrjsonRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["hospital.renderers.OrjsonParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "hospital.pagination.LinkHeaderPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
