@@ -691,7 +691,8 @@ def write_report(run: Run, path: Path) -> None:
         "",
         f"Written by `make bench` (benchmarks/run.py{', BENCH_QUICK=1' if QUICK else ''}) on "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; the run took {run.seconds / 60:.1f} minutes. "
-        "Baseline before any tuning: the targets are expected to be missed.",
+        "What was tuned, what was tried and dropped, and why the missed targets are missed: "
+        '"Tuning" below (benchmarks/TUNING.md, written by hand and copied in by the harness).',
         "",
         "## Targets",
         "",
@@ -746,6 +747,9 @@ def write_report(run: Run, path: Path) -> None:
     lines += [f"- {line}" for line in method_notes(run)]
     lines += ["", "## Machine", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in machine(run)]
+    tuning = Path(__file__).with_name("TUNING.md")
+    if tuning.exists():
+        lines += ["", tuning.read_text().strip()]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 

