@@ -170,6 +170,8 @@ CACHES = {
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
+# Audit rows of reads are committed without waiting for the disk unless this is true (hospital.audit).
+AUDIT_SYNCHRONOUS_READS = env_bool("AUDIT_SYNCHRONOUS_READS", False)
 # X-Total-Count of lists over 10,000 rows is reused for this long (hospital.pagination); 0: always counted.
 COUNT_CACHE_SECONDS = env_int("COUNT_CACHE_SECONDS", 30, min_value=0, max_value=3600)
 PAGE_SIZE = env_int("PAGE_SIZE", 50, min_value=1, max_value=10_000)

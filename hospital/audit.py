@@ -20,6 +20,15 @@ AUDIT_INSERT = """INSERT INTO "hospital_auditevent"
     (at, actor, action, resource_type, resource_ids, patient_ids, outcome, client_ip, request_id)
 VALUES (now(), %s, %s, %s, %s::bigint[], %s::bigint[], %s, %s::inet, %s)
 """
+# A read's row is its own transaction, committed without waiting for the disk (synchronous_commit off for that
+# transaction only): the wait was the largest single cost of a read (BENCHMARKS.md). PostgreSQL still writes
+# it in order; only a crash of the database server itself can lose the last few hundred milliseconds of them.
+# A write's row commits with the write, durably. AUDIT_SYNCHRONOUS_READS=true makes reads wait too.
+AUDIT_INSERT_ASYNC = """WITH no_wait AS (SELECT set_config('synchronous_commit', 'off', true))
+INSERT INTO "hospital_auditevent"
+    (at, actor, action, resource_type, resource_ids, patient_ids, outcome, client_ip, request_id)
+SELECT now(), %s, %s, %s, %s::bigint[], %s::bigint[], %s, %s::inet, %s FROM no_wait
+"""
 
 ACTION_BY_METHOD = {
     "GET": AuditAction.READ,
@@ -81,9 +90,10 @@ class AuditedView:
         actor = self.audit_actor_id
         if actor is None and self.request.user.is_authenticated:
             actor = self.request.user.pk
+        durable = connection.in_atomic_block or settings.AUDIT_SYNCHRONOUS_READS
         with connection.cursor() as cursor:
             cursor.execute(
-                AUDIT_INSERT,
+                AUDIT_INSERT if durable else AUDIT_INSERT_ASYNC,
                 [
                     actor,
                     self.get_audit_action(),

@@ -24,6 +24,8 @@ def statements(queries) -> list[str]:
     for query in queries:
         sql = query["sql"]
         verb = "SELECT COUNT" if sql.startswith("SELECT COUNT(*)") else sql.split()[0]
+        if verb == "WITH" and "INSERT INTO" in sql:  # the audit row of a read (hospital.audit)
+            verb = "INSERT"
         table = TABLE.search(sql)
         summary.append(f"{verb} {table[1]}" if table else verb)
     return summary
@@ -193,3 +195,29 @@ class CountCacheTests(ApiTransactionTestCase):
 
         self.assertEqual(total, 7)
         self.assertEqual(queries[0], "SELECT COUNT hospital_patient")
+
+
+class AuditCommitTests(ApiTransactionTestCase):
+    """A read's audit row is committed without waiting for the disk, unless AUDIT_SYNCHRONOUS_READS is set."""
+
+    def audit_statement(self) -> str:
+        owner = factories.make_user()
+        client = factories.client_for(owner)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(reverse("patient-detail", args=[factories.make_patient(owner).pk]))
+        self.assertEqual(response.status_code, status.HTTP_200_OK)
+        [audit] = [query["sql"] for query in queries if "hospital_auditevent" in query["sql"]]
+        return audit
+
+    def test_a_reads_row_is_committed_asynchronously_by_default(self):
+        self.assertIn("set_config('synchronous_commit', 'off', true)", self.audit_statement())
+
+    @override_settings(AUDIT_SYNCHRONOUS_READS=True)
+    def test_a_reads_row_can_be_made_durable_like_a_writes(self):
+        self.assertTrue(self.audit_statement().startswith('INSERT INTO "hospital_auditevent"'))
+
+    def test_the_asynchronous_commit_is_local_to_the_audit_rows_transaction(self):
+        self.audit_statement()
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            self.assertEqual(cursor.fetchone()[0], "on")
