@@ -31,16 +31,16 @@ class CachedUserJWTAuthentication(JWTAuthentication):
         if user_id is None:
             raise InvalidToken("Token contained no recognizable user identification")
         user = user_cache.get(cache_key(user_id))
-        if user is None:
+        # A token that does not match the cached password may be newer than the cached copy (the password
+        # was changed elsewhere, then the user logged in again): look the user up afresh.
+        if user is None or validated_token.get(api_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password):
             # simplejwt's lookup and checks; a user who fails them is not cached.
             user = super().get_user(validated_token)
             user_cache.set(cache_key(user_id), user, settings.USER_CACHE_SECONDS)
             return user
-        # The same checks as simplejwt's, on the cached copy.
+        # simplejwt's other check, on the cached copy.
         if not user.is_active:
             raise AuthenticationFailed("User is inactive", code="user_inactive")
-        if validated_token.get(api_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password):
-            raise AuthenticationFailed("The user's password has been changed.", code="password_changed")
         return user
 
 

@@ -436,3 +436,13 @@ class CachedTokenUserTests(ApiTestCase):
 
         self.assertEqual(old_client.get(reverse("me")).status_code, status.HTTP_401_UNAUTHORIZED)
         self.assertEqual(new_client.get(reverse("me")).status_code, status.HTTP_200_OK)
+
+    def test_a_token_issued_after_a_password_change_made_elsewhere_works_at_once(self):
+        self.client.get(reverse("me"))  # caches the user with the old password
+        # Changed by another worker or host: this process's cached copy still holds the old password.
+        self.user.set_password("another-long-passphrase")
+        User.objects.filter(pk=self.user.pk).update(password=self.user.password)
+        fresh_token_client = factories.client_for(User.objects.get(pk=self.user.pk))
+
+        self.assertEqual(fresh_token_client.get(reverse("me")).status_code, status.HTTP_200_OK)
+        self.assertEqual(self.client.get(reverse("me")).status_code, status.HTTP_401_UNAUTHORIZED)
