@@ -29,6 +29,33 @@ class ApiTransactionTestCase(APITransactionTestCase):
         caches["users"].clear()
 
 
+# The fields of the API's representations, written out here as the contract rather than read from the code.
+PATIENT_FIELDS = {
+    "id",
+    "firstname",
+    "lastname",
+    "age",
+    "gender",
+    "email",
+    "created_by",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "deleted_by",
+}
+DOCTOR_FIELDS = {
+    "id",
+    "firstname",
+    "lastname",
+    "specialization",
+    "max_appointments_per_day",
+    "gender",
+    "email",
+    "created_by",
+    "created_at",
+    "updated_at",
+}
+
 LINK_PATTERN = re.compile(r'<([^>]*)>;\s*rel="([^"]+)"')
 
 

@@ -7,21 +7,9 @@ from rest_framework import status
 
 from hospital.models import Doctor, PatientDoctorMapping, Specialization
 from hospital.tests import factories
-from hospital.tests.base import ApiTestCase, call, ids, links
+from hospital.tests.base import DOCTOR_FIELDS, ApiTestCase, call, ids, links
 
 LIST_URL = reverse("doctor-list")
-DOCTOR_FIELDS = {
-    "id",
-    "firstname",
-    "lastname",
-    "specialization",
-    "max_appointments_per_day",
-    "gender",
-    "email",
-    "created_by",
-    "created_at",
-    "updated_at",
-}
 VALID_BODY = {
     "firstname": "Gregory",
     "lastname": "House",

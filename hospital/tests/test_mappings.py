@@ -8,36 +8,11 @@ from rest_framework import status
 
 from hospital.models import Doctor, Patient, PatientDoctorMapping
 from hospital.tests import factories
-from hospital.tests.base import ApiTestCase, ApiTransactionTestCase
+from hospital.tests.base import DOCTOR_FIELDS, PATIENT_FIELDS, ApiTestCase, ApiTransactionTestCase
 
 LIST_URL = reverse("mapping-list")
 DUPLICATE_MESSAGE = "This doctor is already assigned to this patient."
 MAPPING_FIELDS = {"id", "patient", "doctor", "assigned_at"}
-PATIENT_FIELDS = {
-    "id",
-    "firstname",
-    "lastname",
-    "age",
-    "gender",
-    "email",
-    "created_by",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "deleted_by",
-}
-DOCTOR_FIELDS = {
-    "id",
-    "firstname",
-    "lastname",
-    "specialization",
-    "max_appointments_per_day",
-    "gender",
-    "email",
-    "created_by",
-    "created_at",
-    "updated_at",
-}
 
 
 def patient_doctors_url(patient_id: int) -> str:

@@ -7,22 +7,9 @@ from rest_framework import status
 
 from hospital.models import Patient, PatientDoctorMapping
 from hospital.tests import factories
-from hospital.tests.base import ApiTestCase, call, ids, links
+from hospital.tests.base import PATIENT_FIELDS, ApiTestCase, call, ids, links
 
 LIST_URL = reverse("patient-list")
-PATIENT_FIELDS = {
-    "id",
-    "firstname",
-    "lastname",
-    "age",
-    "gender",
-    "email",
-    "created_by",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "deleted_by",
-}
 VALID_BODY = {"firstname": "Ada", "lastname": "Lovelace", "age": 36, "gender": "F", "email": "ada@example.com"}
 
 
