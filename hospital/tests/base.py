@@ -1,9 +1,11 @@
 """Base test cases (every test starts with an empty, process-local cache) and small HTTP helpers."""
 
 import re
+import threading
 from urllib.parse import parse_qs, urlsplit
 
 from django.core.cache import cache, caches
+from django.db import connection
 from django.test import override_settings
 from rest_framework.test import APITestCase, APITransactionTestCase
 
@@ -73,3 +75,32 @@ def links(response) -> dict[str, dict[str, list[str]]]:
 
 def ids(response) -> list[int]:
     return [row["id"] for row in response.json()]
+
+
+def run_concurrently(items, send) -> list:
+    """`send(item)` for every item (a client, say) at the same moment, each in its own thread and connection.
+
+    Returns the responses in the order of `items`; an exception in a thread is raised here. Issue tokens
+    before calling: that writes to the database too.
+    """
+    barrier = threading.Barrier(len(items))
+    responses = [None] * len(items)
+    errors = []
+
+    def run(index, item):
+        try:
+            barrier.wait(timeout=10)
+            responses[index] = send(item)
+        except Exception as error:  # reported by the calling thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(items)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    if errors:
+        raise errors[0]
+    return responses

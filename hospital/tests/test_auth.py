@@ -1,6 +1,5 @@
 """/api/auth/: registration, login, token refresh and logout, and how tokens are checked, through HTTP only."""
 
-import threading
 import time
 from datetime import timedelta
 
@@ -15,7 +14,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from hospital.models import User
 from hospital.tests import factories
-from hospital.tests.base import ApiTestCase, ApiTransactionTestCase
+from hospital.tests.base import ApiTestCase, ApiTransactionTestCase, run_concurrently
 
 REGISTER_URL = reverse("register")
 LOGIN_URL = reverse("login")
@@ -48,26 +47,12 @@ def bearer(token: str) -> APIClient:
     return client
 
 
-def run_concurrently(count: int, request) -> list[int]:
+def concurrent_statuses(count: int, request) -> list[int]:
     """Status codes of `request(client)` run by `count` threads at once, each with its own client and connection."""
-    barrier = threading.Barrier(count)
-    statuses = []
-
-    def worker():
-        client = APIClient()
+    clients = [APIClient() for _ in range(count)]
+    for client in clients:
         client.raise_request_exception = False  # a crash must show up as a 500, not vanish in the thread
-        try:
-            barrier.wait(timeout=10)
-            statuses.append(request(client).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return statuses
+    return [response.status_code for response in run_concurrently(clients, request)]
 
 
 class RegisterTests(ApiTestCase):
@@ -146,7 +131,7 @@ class RegisterTests(ApiTestCase):
 
 class RegisterRaceTests(ApiTransactionTestCase):
     def test_it_creates_exactly_one_account_when_the_same_username_registers_concurrently(self):
-        statuses = run_concurrently(4, lambda client: post(client, REGISTER_URL, registration("racer")))
+        statuses = concurrent_statuses(4, lambda client: post(client, REGISTER_URL, registration("racer")))
 
         self.assertEqual(sorted(statuses), [201, 400, 400, 400])
         self.assertEqual(User.objects.filter(username__iexact="racer").count(), 1)
@@ -236,7 +221,7 @@ class RefreshRaceTests(ApiTransactionTestCase):
     def test_it_accepts_a_refresh_token_only_once_when_it_is_used_concurrently(self):
         _access, refresh = tokens_for(factories.make_user("alice"))
 
-        statuses = run_concurrently(8, lambda client: post(client, REFRESH_URL, {"refresh": refresh}))
+        statuses = concurrent_statuses(8, lambda client: post(client, REFRESH_URL, {"refresh": refresh}))
 
         self.assertEqual(sorted(statuses), [200] + [401] * 7)
 

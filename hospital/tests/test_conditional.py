@@ -1,15 +1,13 @@
 """Conditional requests on /api/patients/<id>/ and /api/doctors/<id>/: ETag, If-None-Match (304), If-Match (412)."""
 
 import re
-import threading
 
-from django.db import connection
 from django.urls import reverse
 from rest_framework import status
 
 from hospital.models import Doctor, Patient
 from hospital.tests import factories
-from hospital.tests.base import ApiTestCase, ApiTransactionTestCase
+from hospital.tests.base import ApiTestCase, ApiTransactionTestCase, run_concurrently
 
 PATIENT_BODY = {"firstname": "Ada", "lastname": "Lovelace", "age": 36, "gender": "F", "email": "ada@example.com"}
 DOCTOR_BODY = {
@@ -295,25 +293,11 @@ class ConcurrentIfMatchTests:
 
     def race(self, etag: str) -> dict:
         """Both clients PATCH their own name with the same If-Match at the same time."""
-        barrier = threading.Barrier(len(self.clients))
-        responses, errors = {}, []
-
-        def write(name, client):
-            try:
-                barrier.wait(timeout=10)
-                responses[name] = send(client, "PATCH", self.url, {"firstname": name}, If_Match=etag)
-            except Exception as error:  # reported by the main thread
-                errors.append(error)
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=write, args=item) for item in self.clients.items()]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-        self.assertEqual(errors, [])
-        return responses
+        writers = list(self.clients.items())
+        responses = run_concurrently(
+            writers, lambda writer: send(writer[1], "PATCH", self.url, {"firstname": writer[0]}, If_Match=etag)
+        )
+        return {name: response for (name, _client), response in zip(writers, responses, strict=True)}
 
     def test_of_two_concurrent_writers_holding_the_same_etag_exactly_one_wins(self):
         client = self.clients["Alice"]

@@ -1,17 +1,15 @@
 """Idempotency-Key on POST /api/patients/, /api/doctors/ and /api/mappings/: a retried create happens once."""
 
 import json
-import threading
 from datetime import timedelta
 
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import status
 
 from hospital.models import Doctor, IdempotencyKey, Patient, PatientDoctorMapping
 from hospital.tests import factories
-from hospital.tests.base import ApiTestCase, ApiTransactionTestCase
+from hospital.tests.base import ApiTestCase, ApiTransactionTestCase, run_concurrently
 
 PATIENTS_URL = reverse("patient-list")
 DOCTORS_URL = reverse("doctor-list")
@@ -248,25 +246,8 @@ class IdempotencyRaceTests(ApiTransactionTestCase):
         # Each thread gets its own client (issuing a token writes to the database, so do it up front)
         # and, being a separate thread, its own database connection.
         clients = [factories.client_for(owner) for _ in range(self.THREADS)]
-        barrier = threading.Barrier(self.THREADS)
-        responses, errors = [], []
+        responses = run_concurrently(clients, lambda client: post(client, PATIENTS_URL, PATIENT_BODY, KEY))
 
-        def create(client):
-            try:
-                barrier.wait(timeout=10)
-                responses.append(post(client, PATIENTS_URL, PATIENT_BODY, KEY))
-            except Exception as error:  # reported by the main thread
-                errors.append(error)
-            finally:
-                connection.close()
-
-        threads = [threading.Thread(target=create, args=(client,)) for client in clients]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-
-        self.assertEqual(errors, [])
         self.assertEqual([response.status_code for response in responses], [status.HTTP_201_CREATED] * self.THREADS)
         self.assertEqual(len({response.json()["id"] for response in responses}), 1)
         self.assertEqual(len({response.content for response in responses}), 1)

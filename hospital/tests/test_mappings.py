@@ -1,14 +1,11 @@
 """/api/mappings/...: assigning doctors to the caller's patients (staff: anyone's), through HTTP only."""
 
-import threading
-
-from django.db import connection
 from django.urls import reverse
 from rest_framework import status
 
 from hospital.models import Doctor, Patient, PatientDoctorMapping
 from hospital.tests import factories
-from hospital.tests.base import DOCTOR_FIELDS, PATIENT_FIELDS, ApiTestCase, ApiTransactionTestCase
+from hospital.tests.base import DOCTOR_FIELDS, PATIENT_FIELDS, ApiTestCase, ApiTransactionTestCase, run_concurrently
 
 LIST_URL = reverse("mapping-list")
 DUPLICATE_MESSAGE = "This doctor is already assigned to this patient."
@@ -195,27 +192,10 @@ class MappingCreateRaceTests(ApiTransactionTestCase):
         # Each thread gets its own client (issuing a token writes to the database, so do it up front)
         # and, being a separate thread, its own database connection.
         clients = [factories.client_for(self.owner) for _ in range(self.THREADS)]
-        barrier = threading.Barrier(self.THREADS)
-        responses = []
-        errors = []
         body = {"patient": self.patient.pk, "doctor": self.doctor.pk}
 
-        def assign(client):
-            try:
-                barrier.wait(timeout=10)
-                responses.append(client.post(LIST_URL, body, format="json"))
-            except Exception as error:  # reported by the main thread
-                errors.append(error)
-            finally:
-                connection.close()
+        responses = run_concurrently(clients, lambda client: client.post(LIST_URL, body, format="json"))
 
-        threads = [threading.Thread(target=assign, args=(client,)) for client in clients]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
-
-        self.assertEqual(errors, [])
         codes = sorted(response.status_code for response in responses)
         self.assertEqual(codes, [status.HTTP_201_CREATED] + [status.HTTP_400_BAD_REQUEST] * (self.THREADS - 1))
         for response in responses:
