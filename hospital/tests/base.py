@@ -58,6 +58,17 @@ DOCTOR_FIELDS = {
     "updated_at",
 }
 
+# Valid request bodies, for tests about something other than validation.
+PATIENT_BODY = {"firstname": "Ada", "lastname": "Lovelace", "age": 36, "gender": "F", "email": "ada@example.com"}
+DOCTOR_BODY = {
+    "firstname": "Gregory",
+    "lastname": "House",
+    "specialization": "NEUR",
+    "max_appointments_per_day": 12,
+    "gender": "M",
+    "email": "house@example.com",
+}
+
 LINK_PATTERN = re.compile(r'<([^>]*)>;\s*rel="([^"]+)"')
 
 

@@ -7,17 +7,8 @@ from rest_framework import status
 
 from hospital.models import Doctor, Patient
 from hospital.tests import factories
-from hospital.tests.base import ApiTestCase, ApiTransactionTestCase, run_concurrently
+from hospital.tests.base import DOCTOR_BODY, PATIENT_BODY, ApiTestCase, ApiTransactionTestCase, run_concurrently
 
-PATIENT_BODY = {"firstname": "Ada", "lastname": "Lovelace", "age": 36, "gender": "F", "email": "ada@example.com"}
-DOCTOR_BODY = {
-    "firstname": "Gregory",
-    "lastname": "House",
-    "specialization": "NEUR",
-    "max_appointments_per_day": 12,
-    "gender": "M",
-    "email": "house@example.com",
-}
 STRONG_ETAG = re.compile(r'"[^"]+"')
 WRITES = [("PUT", None), ("PATCH", {"firstname": "Overwritten"}), ("DELETE", None)]
 

@@ -8,9 +8,8 @@ from rest_framework import status
 
 from hospital.models import Doctor, Patient, PatientDoctorMapping
 from hospital.tests import factories
-from hospital.tests.base import ApiTestCase, links
+from hospital.tests.base import DOCTOR_FIELDS, PATIENT_BODY, PATIENT_FIELDS, ApiTestCase, links
 
-PATIENT_BODY = {"firstname": "Ada", "lastname": "Lovelace", "age": 36, "gender": "F", "email": "ada@example.com"}
 DOCTOR_BODY = {
     "firstname": "Gregory",
     "lastname": "House",
@@ -20,18 +19,8 @@ DOCTOR_BODY = {
 }
 VERSION_FIELDS = {"version", "change", "changed_at", "changed_by", "changes", "record"}
 # A first version lists the fields it set (non-null); updated_at never, deleted_at/deleted_by are null.
-PATIENT_CREATED_FIELDS = {"id", "firstname", "lastname", "age", "gender", "email", "created_by", "created_at"}
-DOCTOR_CREATED_FIELDS = {
-    "id",
-    "firstname",
-    "lastname",
-    "specialization",
-    "max_appointments_per_day",
-    "gender",
-    "email",
-    "created_by",
-    "created_at",
-}
+PATIENT_CREATED_FIELDS = PATIENT_FIELDS - {"updated_at", "deleted_at", "deleted_by"}
+DOCTOR_CREATED_FIELDS = DOCTOR_FIELDS - {"updated_at"}
 
 
 def patient_history_url(pk: int) -> str:

@@ -9,20 +9,11 @@ from rest_framework import status
 
 from hospital.models import Doctor, IdempotencyKey, Patient, PatientDoctorMapping
 from hospital.tests import factories
-from hospital.tests.base import ApiTestCase, ApiTransactionTestCase, run_concurrently
+from hospital.tests.base import DOCTOR_BODY, PATIENT_BODY, ApiTestCase, ApiTransactionTestCase, run_concurrently
 
 PATIENTS_URL = reverse("patient-list")
 DOCTORS_URL = reverse("doctor-list")
 MAPPINGS_URL = reverse("mapping-list")
-PATIENT_BODY = {"firstname": "Ada", "lastname": "Lovelace", "age": 36, "gender": "F", "email": "ada@example.com"}
-DOCTOR_BODY = {
-    "firstname": "Gregory",
-    "lastname": "House",
-    "specialization": "NEUR",
-    "max_appointments_per_day": 12,
-    "gender": "M",
-    "email": "house@example.com",
-}
 KEY = "3f2c9a6e-8d41-4b7e-9c55-1a2b3c4d5e6f"
 REPLAYED = "Idempotent-Replayed"
 
