@@ -1,0 +1,56 @@
+"""Request and response bodies, one module per route family. Field rules come from the models' validators;
+uniqueness from the database."""
+
+from hospital.serializers.audit import AuditEventSerializer
+from hospital.serializers.auth import (
+    USERNAME_TAKEN,
+    LoginSerializer,
+    MeSerializer,
+    RefreshTokenSerializer,
+    RegisterSerializer,
+    TokenPairSerializer,
+)
+from hospital.serializers.common import FieldChangeSerializer, VersionSerializer, save_or_field_error
+from hospital.serializers.doctors import DOCTOR_GONE, DoctorSerializer, DoctorVersionSerializer
+from hospital.serializers.mappings import (
+    DUPLICATE_MAPPING,
+    MappingCreateSerializer,
+    MappingSerializer,
+    PatientDoctorsSerializer,
+)
+from hospital.serializers.patients import (
+    PATIENT_GONE,
+    AccessLogEntrySerializer,
+    DeletedParameterSerializer,
+    PatientSerializer,
+    PatientVersionSerializer,
+    VisiblePatientField,
+)
+from hospital.serializers.service import HealthSerializer
+
+__all__ = [
+    "DOCTOR_GONE",
+    "DUPLICATE_MAPPING",
+    "PATIENT_GONE",
+    "USERNAME_TAKEN",
+    "AccessLogEntrySerializer",
+    "AuditEventSerializer",
+    "DeletedParameterSerializer",
+    "DoctorSerializer",
+    "DoctorVersionSerializer",
+    "FieldChangeSerializer",
+    "HealthSerializer",
+    "LoginSerializer",
+    "MappingCreateSerializer",
+    "MappingSerializer",
+    "MeSerializer",
+    "PatientDoctorsSerializer",
+    "PatientSerializer",
+    "PatientVersionSerializer",
+    "RefreshTokenSerializer",
+    "RegisterSerializer",
+    "TokenPairSerializer",
+    "VersionSerializer",
+    "VisiblePatientField",
+    "save_or_field_error",
+]

@@ -1,0 +1,66 @@
+"""Accounts and tokens: register, login, refresh, logout, me."""
+
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+
+from hospital.fields import StrictCharField, StrictModelSerializer
+from hospital.models import User
+from hospital.serializers.common import save_or_field_error
+
+USERNAME_TAKEN = "A user with that username already exists."
+
+
+class RegisterSerializer(StrictModelSerializer):
+    password = StrictCharField(write_only=True, max_length=128, trim_whitespace=False)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "password"]
+        extra_kwargs = {
+            # Uniqueness (regardless of case) is the database's job: see create().
+            "username": {"validators": [UnicodeUsernameValidator()]},
+            "email": {"required": True, "allow_blank": False},
+        }
+
+    def validate(self, attrs):
+        candidate = User(username=attrs["username"], email=attrs["email"])
+        try:
+            validate_password(attrs["password"], user=candidate)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError({"password": list(error.messages)}) from None
+        return attrs
+
+    def create(self, validated_data):
+        username_taken = {"username": [USERNAME_TAKEN]}
+        return save_or_field_error(
+            lambda: User.objects.create_user(**validated_data),
+            {
+                "hospital_user_username_key": username_taken,
+                "user_username_case_insensitive_unique": username_taken,
+            },
+        )
+
+
+class LoginSerializer(TokenObtainPairSerializer):
+    """Username and password in, an access and a refresh token out; 401 for any bad credential."""
+
+    default_error_messages = {"no_active_account": "No active account found with the given credentials."}
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField(read_only=True)
+    refresh = serializers.CharField(read_only=True)
+
+
+class RefreshTokenSerializer(serializers.Serializer):
+    refresh = StrictCharField(write_only=True, max_length=4096)
+
+
+class MeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "is_staff"]
+        read_only_fields = fields

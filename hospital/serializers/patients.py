@@ -1,0 +1,55 @@
+"""Patients, their versions and their access log."""
+
+from rest_framework import serializers
+
+from hospital.fields import StrictModelSerializer
+from hospital.models import AuditEvent, Patient
+from hospital.serializers.common import VersionSerializer
+
+PATIENT_GONE = "This patient no longer exists."
+
+
+class PatientSerializer(StrictModelSerializer):
+    created_by = serializers.IntegerField(source="created_by_id", read_only=True)
+    deleted_by = serializers.IntegerField(source="deleted_by_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "firstname",
+            "lastname",
+            "age",
+            "gender",
+            "email",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "deleted_at",
+            "deleted_by",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at", "deleted_at"]
+
+
+class PatientVersionSerializer(VersionSerializer):
+    record = PatientSerializer(help_text="The patient as this version left it.")
+
+
+class AccessLogEntrySerializer(serializers.ModelSerializer):
+    """A request that touched one patient. The requester's address is left out: it is for staff only."""
+
+    class Meta:
+        model = AuditEvent
+        fields = ["id", "at", "actor", "action", "resource_type", "resource_ids", "outcome", "request_id"]
+        read_only_fields = fields
+
+
+class DeletedParameterSerializer(serializers.Serializer):
+    deleted = serializers.BooleanField(required=False, default=False)
+
+
+class VisiblePatientField(serializers.PrimaryKeyRelatedField):
+    """A patient id the caller may see; any other id reads as "does not exist", revealing nothing."""
+
+    def get_queryset(self):
+        return Patient.objects.visible_to(self.context["request"].user)

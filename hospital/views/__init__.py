@@ -1,0 +1,36 @@
+"""The API's views, one module per route family (mirroring urls.py). Each is a generic DRF view scoped to what
+the caller may see in `get_queryset()`."""
+
+from hospital.views.audit import AuditEventListView
+from hospital.views.auth import LoginView, LogoutView, MeView, RefreshView, RegisterView
+from hospital.views.doctors import DoctorDetailView, DoctorHistoryView, DoctorListCreateView
+from hospital.views.mappings import MappingDeleteView, MappingListCreateView, PatientDoctorsView
+from hospital.views.patients import (
+    PatientAccessLogView,
+    PatientDetailView,
+    PatientHistoryView,
+    PatientListCreateView,
+    PatientRestoreView,
+)
+from hospital.views.service import HealthView
+
+__all__ = [
+    "AuditEventListView",
+    "DoctorDetailView",
+    "DoctorHistoryView",
+    "DoctorListCreateView",
+    "HealthView",
+    "LoginView",
+    "LogoutView",
+    "MappingDeleteView",
+    "MappingListCreateView",
+    "MeView",
+    "PatientAccessLogView",
+    "PatientDetailView",
+    "PatientDoctorsView",
+    "PatientHistoryView",
+    "PatientListCreateView",
+    "PatientRestoreView",
+    "RefreshView",
+    "RegisterView",
+]

@@ -1,0 +1,27 @@
+"""The audit trail, for staff."""
+
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import generics, permissions
+
+from hospital.audit import AuditedView
+from hospital.filters import AuditEventFilter, StrictOrderingFilter
+from hospital.models import AuditEvent, AuditResource
+from hospital.serializers import (
+    AuditEventSerializer,
+)
+
+
+class AuditEventListView(AuditedView, generics.ListAPIView):
+    """Staff: the audit trail, newest first, filtered by actor, resource, resource id, action and time."""
+
+    queryset = AuditEvent.objects.all()
+    serializer_class = AuditEventSerializer
+    permission_classes = [permissions.IsAdminUser]
+    filterset_class = AuditEventFilter
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
+    ordering_fields = ["id", "at"]
+    ordering = ["-id"]
+    audit_resource = AuditResource.AUDIT
+
+    def audit_ids(self, response):
+        return [], []
