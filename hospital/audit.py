@@ -17,8 +17,8 @@ from hospital.models import MAX_ID, AuditAction, AuditResource
 
 # One plain INSERT, without the ORM's model instance and signals: it runs on every request.
 AUDIT_INSERT = """INSERT INTO "hospital_auditevent"
-    (at, actor, action, resource_type, resource_ids, patient_ids, outcome, client_ip, request_id)
-VALUES (now(), %s, %s, %s, %s::bigint[], %s::bigint[], %s, %s::inet, %s)
+    (at, actor, action, resource_type, resource_ids, patient_ids, outcome, client_ip, request_id, client_request_id)
+VALUES (now(), %s, %s, %s, %s::bigint[], %s::bigint[], %s, %s::inet, %s, %s)
 """
 # A read's row is its own transaction, committed without waiting for the disk (synchronous_commit off for that
 # transaction only): the wait was the largest single cost of a read (BENCHMARKS.md). PostgreSQL still writes
@@ -26,8 +26,8 @@ VALUES (now(), %s, %s, %s, %s::bigint[], %s::bigint[], %s, %s::inet, %s)
 # A write's row commits with the write, durably. AUDIT_SYNCHRONOUS_READS=true makes reads wait too.
 AUDIT_INSERT_ASYNC = """WITH no_wait AS (SELECT set_config('synchronous_commit', 'off', true))
 INSERT INTO "hospital_auditevent"
-    (at, actor, action, resource_type, resource_ids, patient_ids, outcome, client_ip, request_id)
-SELECT now(), %s, %s, %s, %s::bigint[], %s::bigint[], %s, %s::inet, %s FROM no_wait
+    (at, actor, action, resource_type, resource_ids, patient_ids, outcome, client_ip, request_id, client_request_id)
+SELECT now(), %s, %s, %s, %s::bigint[], %s::bigint[], %s, %s::inet, %s, %s FROM no_wait
 """
 
 ACTION_BY_METHOD = {
@@ -61,6 +61,38 @@ def client_ip(request) -> str | None:
     return remote_addr
 
 
+def record_audit_event(
+    request,
+    *,
+    actor: int | None,
+    action: AuditAction,
+    resource: AuditResource,
+    resource_ids: list[int],
+    patient_ids: list[int],
+    outcome: int,
+) -> None:
+    """Write one audit row for `request`: the API's views and the admin both record through here.
+
+    Inside a transaction the row commits with it (durably); outside, it is its own asynchronous commit.
+    """
+    durable = connection.in_atomic_block or settings.AUDIT_SYNCHRONOUS_READS
+    with connection.cursor() as cursor:
+        cursor.execute(
+            AUDIT_INSERT if durable else AUDIT_INSERT_ASYNC,
+            [
+                actor,
+                action,
+                resource,
+                list(resource_ids),
+                list(patient_ids),
+                outcome,
+                client_ip(request),
+                getattr(request, "request_id", ""),
+                getattr(request, "client_request_id", ""),
+            ],
+        )
+
+
 class AuditedView:
     """Mixin for API views: records who did what to which records, and how it ended.
 
@@ -90,21 +122,15 @@ class AuditedView:
         actor = self.audit_actor_id
         if actor is None and self.request.user.is_authenticated:
             actor = self.request.user.pk
-        durable = connection.in_atomic_block or settings.AUDIT_SYNCHRONOUS_READS
-        with connection.cursor() as cursor:
-            cursor.execute(
-                AUDIT_INSERT if durable else AUDIT_INSERT_ASYNC,
-                [
-                    actor,
-                    self.get_audit_action(),
-                    self.audit_resource,
-                    resource_ids,
-                    patient_ids,
-                    response.status_code,
-                    client_ip(self.request),
-                    getattr(self.request, "request_id", ""),
-                ],
-            )
+        record_audit_event(
+            self.request,
+            actor=actor,
+            action=self.get_audit_action(),
+            resource=self.audit_resource,
+            resource_ids=resource_ids,
+            patient_ids=patient_ids,
+            outcome=response.status_code,
+        )
 
     def get_audit_action(self) -> AuditAction:
         if self.audit_action:

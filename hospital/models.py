@@ -239,7 +239,9 @@ class AuditEvent(models.Model):
     patient_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     outcome = models.PositiveSmallIntegerField(help_text="HTTP status code of the response.")
     client_ip = models.GenericIPAddressField(null=True, blank=True)
-    request_id = models.CharField(max_length=64)
+    request_id = models.CharField(max_length=64, help_text="The server's id of the request (X-Request-ID).")
+    # What the client sent as X-Request-ID, if well formed: a correlation value only, never trusted as an id.
+    client_request_id = models.CharField(max_length=64, blank=True, db_default="")
 
     class Meta:
         ordering = ["-id"]

@@ -2,7 +2,7 @@
 
 A request line holds the method, the route pattern (`api/patients/<int:pk>/`, never the raw path or its
 query string, which carries search terms), the status, the duration, the user id and the request id. No
-names, emails, tokens or bodies: nothing in a line comes from what the client sent, except a request id
+names, emails, tokens or bodies: nothing in a line comes from what the client sent, except a correlation id
 that passed validation. Exceptions are logged as their type and stack frames, without their message,
 which may quote a database row.
 """
@@ -22,6 +22,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_request_id", default=None)
+current_client_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "current_client_request_id", default=None
+)
 request_logger = logging.getLogger("hospital.request")
 
 # Attributes every LogRecord has; anything else on a record was passed with `extra=` and is logged.
@@ -29,7 +32,12 @@ STANDARD_RECORD_ATTRIBUTES = set(vars(logging.makeLogRecord({}))) | {"message", 
 
 
 class RequestLogMiddleware:
-    """Outermost middleware: assigns the request id and logs the request once it is answered."""
+    """Outermost middleware: assigns the request id and logs the request once it is answered.
+
+    The request id is always the server's own. A client's well-formed `X-Request-ID` is kept beside it as
+    `client_request_id`, a correlation value only: a client could send another request's id, or the same id
+    for every request, so nothing may treat it as identifying a request.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -37,9 +45,11 @@ class RequestLogMiddleware:
     def __call__(self, request):
         started = time.perf_counter()
         supplied = request.headers.get(REQUEST_ID_HEADER, "")
-        request.request_id = supplied if VALID_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+        request.request_id = uuid.uuid4().hex
+        request.client_request_id = supplied if VALID_REQUEST_ID.fullmatch(supplied) else ""
         # Cleared when the response is finished, after Django has logged any error response.
         current_request_id.set(request.request_id)
+        current_client_request_id.set(request.client_request_id or None)
         response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request.request_id
         match = request.resolver_match
@@ -60,10 +70,11 @@ class RequestLogMiddleware:
 @receiver(request_finished)
 def forget_request_id(**kwargs):
     current_request_id.set(None)
+    current_client_request_id.set(None)
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, the request id, and any `extra=` fields."""
+    """One JSON object per line: time, level, logger, message, the request ids, and any `extra=` fields."""
 
     converter = time.gmtime  # the "Z" in the timestamp
 
@@ -77,6 +88,9 @@ class JsonFormatter(logging.Formatter):
         request_id = current_request_id.get()
         if request_id:
             entry["request_id"] = request_id
+        client_request_id = current_client_request_id.get()
+        if client_request_id:
+            entry["client_request_id"] = client_request_id
         # Plain values only: Django passes the request object itself, whose repr holds the query string.
         entry.update(
             (key, value)

@@ -19,5 +19,6 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "outcome",
             "client_ip",
             "request_id",
+            "client_request_id",
         ]
         read_only_fields = fields

@@ -341,7 +341,8 @@ class DatabaseOutageTests(ApiTransactionTestCase):
             response = self.client.get(PATIENTS_URL, HTTP_X_REQUEST_ID="outage-1")
 
         self.assert_unavailable(response)
-        self.assertEqual({entry["request_id"] for entry in logs.entries}, {"outage-1"})
+        self.assertEqual({entry["request_id"] for entry in logs.entries}, {response["X-Request-ID"]})
+        self.assertEqual({entry["client_request_id"] for entry in logs.entries}, {"outage-1"})
         self.assertEqual([entry["status"] for entry in logs.requests()], [503])
 
     def test_requests_answer_503_while_the_database_is_unreachable_and_recover_after(self):

@@ -83,8 +83,14 @@ class RecordTests(AuditAssertions, ApiTestCase):
         response, event = self.audited(self.client, "GET", url("patient-detail", self.pk))
         self.assertEqual(response.status_code, status.HTTP_200_OK)
         self.assert_event(event, self.owner.pk, "read", "patient", [self.pk], [self.pk], 200)
-        _response, supplied = self.audited(self.client, "GET", PATIENTS_URL, HTTP_X_REQUEST_ID="t-1.a:b")
-        self.assertEqual(supplied.request_id, "t-1.a:b")
+        self.assertEqual((event.request_id, event.client_request_id), (response["X-Request-ID"], ""))
+
+    def test_a_client_request_id_is_recorded_beside_the_servers_own_never_instead_of_it(self):
+        first, one = self.audited(self.client, "GET", PATIENTS_URL, HTTP_X_REQUEST_ID="t-1.a:b")
+        second, other = self.audited(self.client, "GET", PATIENTS_URL, HTTP_X_REQUEST_ID="t-1.a:b")
+        self.assertEqual((one.request_id, one.client_request_id), (first["X-Request-ID"], "t-1.a:b"))
+        self.assertEqual((other.request_id, other.client_request_id), (second["X-Request-ID"], "t-1.a:b"))
+        self.assertNotEqual(one.request_id, other.request_id)
 
     def test_a_list_records_the_ids_of_the_page_it_returned(self):
         response, event = self.audited(self.client, "GET", PATIENTS_URL)
@@ -429,7 +435,9 @@ class AuditListTests(ApiTestCase):
         self.assertEqual(links(response)["next"]["page"], ["2"])
         expected = {"actor": self.alice.pk, "action": "delete", "resource_type": "mapping", "resource_ids": [12]}
         expected |= {"id": self.events[2].pk, "at": "2020-01-04T00:00:00Z", "patient_ids": [10], "outcome": 404}
-        self.assertEqual(response.json()[1], expected | {"client_ip": "192.0.2.1", "request_id": "fixture2"})
+        self.assertEqual(
+            response.json()[1], expected | {"client_ip": "192.0.2.1", "request_id": "fixture2", "client_request_id": ""}
+        )
         # The first request's own row is now the newest; the fixture rows keep their order behind it.
         newest = self.client.get(AUDIT_URL, {"page_size": 2, "page": 2})
         self.assertEqual(ids(newest), self.fixture_ids(2, 1))

@@ -74,16 +74,26 @@ class RequestLogTests(ApiTestCase):
         self.assertRegex(response["X-Request-ID"], r"^[0-9a-f]{32}$")
         self.assertEqual(entry["request_id"], response["X-Request-ID"])
 
-    def test_it_reuses_a_well_formed_client_request_id_and_replaces_a_malformed_one(self):
+    def test_a_client_request_id_is_kept_only_as_a_correlation_value_beside_the_servers_own(self):
         client = factories.client_for(None)
 
-        kept = client.get(reverse("health"), HTTP_X_REQUEST_ID="checkout-42.retry:1")
-        replaced = client.get(reverse("health"), HTTP_X_REQUEST_ID="has spaces and {braces}")
-        too_long = client.get(reverse("health"), HTTP_X_REQUEST_ID="a" * 65)
+        with CapturedLogs() as logs:
+            kept = client.get(reverse("health"), HTTP_X_REQUEST_ID="checkout-42.retry:1")
+            again = client.get(reverse("health"), HTTP_X_REQUEST_ID="checkout-42.retry:1")
+            malformed = client.get(reverse("health"), HTTP_X_REQUEST_ID="has spaces and {braces}")
+            too_long = client.get(reverse("health"), HTTP_X_REQUEST_ID="a" * 65)
 
-        self.assertEqual(kept["X-Request-ID"], "checkout-42.retry:1")
-        self.assertRegex(replaced["X-Request-ID"], r"^[0-9a-f]{32}$")
-        self.assertRegex(too_long["X-Request-ID"], r"^[0-9a-f]{32}$")
+        # The server's ids: fresh for every request, whatever the client sent.
+        server_ids = [response["X-Request-ID"] for response in (kept, again, malformed, too_long)]
+        for server_id in server_ids:
+            self.assertRegex(server_id, r"^[0-9a-f]{32}$")
+        self.assertEqual(len(set(server_ids)), 4)
+        entries = logs.requests()
+        self.assertEqual([entry["request_id"] for entry in entries], server_ids)
+        self.assertEqual(
+            [entry.get("client_request_id") for entry in entries],
+            ["checkout-42.retry:1", "checkout-42.retry:1", None, None],
+        )
 
     def test_an_anonymous_or_unrouted_request_is_logged_without_user_or_route(self):
         with CapturedLogs() as logs:
@@ -104,7 +114,8 @@ class RequestLogTests(ApiTestCase):
 
         self.assertEqual(response.status_code, status.HTTP_500_INTERNAL_SERVER_ERROR)
         [error] = [entry for entry in logs.entries if entry["logger"] == "django.request"]
-        self.assertEqual(error["request_id"], "trace-me")
+        self.assertEqual(error["request_id"], response["X-Request-ID"])
+        self.assertEqual(error["client_request_id"], "trace-me")
         self.assertEqual(error["exception"], "RuntimeError")
         self.assertTrue(any("urls_with_failure.py" in frame for frame in error["stack"]))
         self.assertNotIn(FAILURE_MESSAGE, "\n".join(logs.lines))
