@@ -7,12 +7,16 @@ The row is written by the view itself, with a single INSERT:
 """
 
 import ipaddress
+import logging
 
 from django.conf import settings
 from django.db import connection, transaction
+from rest_framework import status
 from rest_framework.mixins import ListModelMixin
 from rest_framework.permissions import SAFE_METHODS
+from rest_framework.response import Response
 
+from hospital.exceptions import is_database_unavailable
 from hospital.models import MAX_ID, AuditAction, AuditResource
 
 # One plain INSERT, without the ORM's model instance and signals: it runs on every request.
@@ -29,6 +33,8 @@ INSERT INTO "hospital_auditevent"
     (at, actor, action, resource_type, resource_ids, patient_ids, outcome, client_ip, request_id, client_request_id)
 SELECT now(), %s, %s, %s, %s::bigint[], %s::bigint[], %s, %s::inet, %s, %s FROM no_wait
 """
+
+logger = logging.getLogger(__name__)
 
 ACTION_BY_METHOD = {
     "GET": AuditAction.READ,
@@ -108,14 +114,35 @@ class AuditedView:
     def dispatch(self, request, *args, **kwargs):
         if request.method == "OPTIONS":
             return super().dispatch(request, *args, **kwargs)
-        if request.method in SAFE_METHODS:
-            response = super().dispatch(request, *args, **kwargs)
-            self.write_audit_event(response)
+        try:
+            if request.method in SAFE_METHODS:
+                response = super().dispatch(request, *args, **kwargs)
+                self.write_audit_event(response)
+                return response
+            with transaction.atomic():
+                response = super().dispatch(request, *args, **kwargs)
+                self.write_audit_event(response)
             return response
-        with transaction.atomic():
-            response = super().dispatch(request, *args, **kwargs)
-            self.write_audit_event(response)
-        return response
+        except Exception as error:
+            self.write_failure_event(error)
+            raise
+
+    def write_failure_event(self, error: Exception) -> None:
+        """An unhandled error (a 500) still leaves a row, committed on its own after the request's
+        transaction was rolled back. Not while the database is unreachable: the row could not be written, and
+        trying would delay the 503 by a connection timeout."""
+        if is_database_unavailable(error):
+            return
+        failed = Response(status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+        # Only a user already authenticated: asking DRF for `request.user` now could raise again.
+        user = getattr(self.request, "_user", None)
+        if self.audit_actor_id is None and user is not None and user.is_authenticated:
+            self.audit_actor_id = user.pk
+        try:
+            with transaction.atomic():
+                self.write_audit_event(failed)
+        except Exception as audit_error:
+            logger.warning("the audit row of a failed request could not be written: %s", type(audit_error).__name__)
 
     def write_audit_event(self, response) -> None:
         resource_ids, patient_ids = self.audit_ids(response)

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter, SearchFilter
 
+from hospital.fields import AWARE_DATETIME_HELP, parse_aware_datetime
 from hospital.models import (
     MAX_ID,
     MAX_PATIENT_AGE,
@@ -53,6 +54,22 @@ class StrictOrderingFilter(OrderingFilter):
         return ordering
 
 
+class AwareDateTimeFormField(forms.Field):
+    """A query-string date-time with an explicit offset, as an instant in UTC (hospital.fields)."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return parse_aware_datetime(value)
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+
+
+class AwareDateTimeFilter(django_filters.Filter):
+    field_class = AwareDateTimeFormField
+
+
 class IntegerFilter(django_filters.NumberFilter):
     """A whole-number filter: `?age_min=1.5` or `?age_min=1e999` is a 400, not a database error."""
 
@@ -92,8 +109,10 @@ class AuditEventFilter(django_filters.FilterSet):
         field_name="resource_ids", method="filter_resource_id", min_value=1, max_value=MAX_ID, help_text="Record id."
     )
     action = django_filters.ChoiceFilter(choices=AuditAction.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte", help_text="From this time on.")
-    until = django_filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt", help_text="Before this time.")
+    since = AwareDateTimeFilter(
+        field_name="at", lookup_expr="gte", help_text=f"From this time on. {AWARE_DATETIME_HELP}"
+    )
+    until = AwareDateTimeFilter(field_name="at", lookup_expr="lt", help_text=f"Before this time. {AWARE_DATETIME_HELP}")
 
     class Meta:
         model = AuditEvent

@@ -246,6 +246,83 @@ class JsonErrorTests(ApiTestCase):
         self.assertEqual((unchanged.firstname, unchanged.age), (self.patient.firstname, self.patient.age))
 
 
+class OddJsonTests(ApiTestCase):
+    """Well-formed JSON that broke the API with a 500: lone surrogates where no text validator looks, and bodies
+    nested thousands of levels deep. Each is a 400 JSON, on every JSON route, and audited as what it was."""
+
+    DEEP = "[" * 3000 + "]" * 3000
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.owner = factories.make_user()
+        cls.patient = factories.make_patient(cls.owner)
+        cls.doctor = factories.make_doctor(cls.owner)
+
+    def setUp(self):
+        super().setUp()
+        self.client = factories.client_for(self.owner)
+
+    def send_raw(self, method: str, url: str, body: str):
+        return self.client.generic(method, url, body.encode(), content_type="application/json")
+
+    def test_a_lone_surrogate_in_a_choice_field_is_a_400_naming_the_field(self):
+        doctor_url = reverse("doctor-detail", args=[self.doctor.pk])
+        patient_url = reverse("patient-detail", args=[self.patient.pk])
+        cases = [
+            (
+                "POST",
+                reverse("doctor-list"),
+                '{"firstname": "A", "lastname": "B", "gender": "M", "specialization": "\\ud800"}',
+                "specialization",
+            ),
+            ("PATCH", doctor_url, '{"specialization": "\\udfff"}', "specialization"),
+            ("POST", PATIENTS_URL, '{"firstname": "A", "lastname": "B", "age": 3, "gender": "\\ud800"}', "gender"),
+            ("PATCH", patient_url, '{"gender": "\\ud800x"}', "gender"),
+            ("PATCH", patient_url, '{"\\ud800": "M"}', "non_field_errors"),
+        ]
+        for method, url, body, field in cases:
+            with self.subTest(method=method, url=url, body=body):
+                before = AuditEvent.objects.count()
+                response = self.send_raw(method, url, body)
+
+                self.assertEqual(response.status_code, status.HTTP_400_BAD_REQUEST, response.content)
+                self.assertTrue(is_json(response))
+                self.assertEqual(list(response.json()), [field])
+                self.assertEqual(AuditEvent.objects.count(), before + 1)
+                self.assertEqual(AuditEvent.objects.order_by("-id")[0].outcome, 400)
+        self.assertEqual(Doctor.objects.count(), 1)
+        self.assertEqual(Patient.objects.get().gender, self.patient.gender)
+
+    def test_a_deeply_nested_body_is_a_400_on_every_json_route(self):
+        routes = [
+            ("POST", PATIENTS_URL),
+            ("PUT", reverse("patient-detail", args=[self.patient.pk])),
+            ("PATCH", reverse("patient-detail", args=[self.patient.pk])),
+            ("POST", reverse("doctor-list")),
+            ("PATCH", reverse("doctor-detail", args=[self.doctor.pk])),
+            ("POST", reverse("mapping-list")),
+            ("POST", reverse("login")),
+            ("POST", reverse("register")),
+            ("POST", reverse("token-refresh")),
+            ("POST", reverse("logout")),
+        ]
+        for method, url in routes:
+            for body in (f'{{"firstname": {self.DEEP}}}', self.DEEP, '{"a": ' + "[" * 40 + "]" * 40 + "}"):
+                with self.subTest(method=method, url=url, length=len(body)):
+                    response = self.send_raw(method, url, body)
+
+                    self.assertEqual(response.status_code, status.HTTP_400_BAD_REQUEST, response.content)
+                    self.assertIn("nested deeper than 32 levels", response.json()["detail"])
+        self.assertEqual(AuditEvent.objects.filter(outcome=400).count(), len(routes) * 3)
+        self.assertEqual((Patient.objects.count(), Doctor.objects.count()), (1, 1))
+
+    def test_a_moderately_nested_body_still_reaches_the_fields_rules(self):
+        response = self.send_raw("POST", PATIENTS_URL, '{"firstname": [[[["Ada"]]]], "lastname": "B", "age": 3}')
+
+        self.assertEqual(response.status_code, status.HTTP_400_BAD_REQUEST)
+        self.assertEqual(set(response.json()), {"firstname", "gender"})
+
+
 class ResponseHeaderTests(ApiTestCase):
     @classmethod
     def setUpTestData(cls):

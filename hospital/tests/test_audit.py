@@ -367,6 +367,50 @@ class AtomicityTests(ApiTransactionTestCase):
         self.assertNotIn(b"Unchanged", response.content)
 
 
+REJECT_PATIENT_WRITES = """
+CREATE FUNCTION test_reject_patient_write() RETURNS trigger LANGUAGE plpgsql
+    AS $$ BEGIN RAISE EXCEPTION 'patient write rejected by the test'; END; $$;
+CREATE TRIGGER test_reject_patient_write BEFORE INSERT OR UPDATE ON hospital_patient
+    FOR EACH ROW EXECUTE FUNCTION test_reject_patient_write();
+"""
+ALLOW_PATIENT_WRITES = """
+DROP TRIGGER IF EXISTS test_reject_patient_write ON hospital_patient;
+DROP FUNCTION IF EXISTS test_reject_patient_write();
+"""
+
+
+class ServerErrorTests(AuditAssertions, ApiTransactionTestCase):
+    """An unhandled error is a 500 for the client and still a row in the trail, committed after the rollback."""
+
+    def setUp(self):
+        super().setUp()
+        self.owner = factories.make_user()
+        self.patient = factories.make_patient(self.owner, firstname="Unchanged")
+        self.client = factories.client_for(self.owner)
+        self.client.raise_request_exception = False
+        self.addCleanup(execute, ALLOW_PATIENT_WRITES)
+        execute(REJECT_PATIENT_WRITES)
+        self.enterContext(self.assertLogs("django.request", "ERROR"))
+
+    def test_a_create_that_fails_with_a_500_leaves_an_audit_row_and_no_patient(self):
+        response, event = self.audited(self.client, "POST", PATIENTS_URL, PATIENT_BODY)
+
+        self.assertEqual(response.status_code, status.HTTP_500_INTERNAL_SERVER_ERROR)
+        self.assert_event(event, self.owner.pk, "create", "patient", [], [], 500)
+        self.assertEqual(Patient.objects.count(), 1)
+
+    def test_an_update_that_fails_with_a_500_leaves_an_audit_row_naming_the_patient(self):
+        target = url("patient-detail", self.patient.pk)
+        response, event = self.audited(self.client, "PATCH", target, {"firstname": "Changed"})
+
+        self.assertEqual(response.status_code, status.HTTP_500_INTERNAL_SERVER_ERROR)
+        self.assert_event(event, self.owner.pk, "update", "patient", [self.patient.pk], [self.patient.pk], 500)
+        self.assertEqual(Patient.objects.get().firstname, "Unchanged")
+        execute(ALLOW_PATIENT_WRITES)
+        log = self.client.get(url("patient-access-log", self.patient.pk)).json()
+        self.assertEqual([(row["action"], row["outcome"]) for row in log], [("update", 500)])
+
+
 class QueryCountTests(ApiTransactionTestCase):
     def test_the_audit_row_costs_exactly_one_insert(self):
         owner = factories.make_user()
@@ -386,6 +430,7 @@ class QueryCountTests(ApiTransactionTestCase):
 BAD_AUDIT_QUERIES = f"""
 actor=abc actor=0 actor=1.5 actor={BEYOND_BIGINT} resource=nurse resource_id=x resource_id=-3 action=peek
 since=yesterday until=2020-13-01T00:00:00Z ordering=outcome page_size=0 page_size=x
+since=2020-01-01T00:00:00 until=2020-01-01 since=0001-01-01T00:00:00%2B01:00 until=9999-12-31T23:59:59-10:00
 """
 
 
@@ -452,6 +497,8 @@ class AuditListTests(ApiTestCase):
             "resource_id=11": (1,),
             "action=login": (3,),
             "since=2020-01-02T00:00:00Z&until=2020-01-04T00:00:00Z": (1, 0),  # since inclusive, until exclusive
+            # The same instants with offsets PostgreSQL itself would refuse (beyond +-15:59).
+            "since=2020-01-01T08:00:00-16:00&until=2020-01-04T16:00:00%2B16:00": (1, 0),
             f"actor={alice}&action=read": (0,),
             "until=2021-01-01T00:00:00Z": (3, 2, 1, 0),
             "until=2021-01-01T00:00:00Z&ordering=id": (0, 1, 2, 3),
