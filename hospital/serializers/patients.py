@@ -1,9 +1,10 @@
 """Patients, their versions and their access log."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from hospital.fields import StrictModelSerializer
-from hospital.models import AuditEvent, Patient
+from hospital.models import AuditEvent, AuditResource, Patient
 from hospital.serializers.common import VersionSerializer
 
 PATIENT_GONE = "This patient no longer exists."
@@ -36,12 +37,28 @@ class PatientVersionSerializer(VersionSerializer):
 
 
 class AccessLogEntrySerializer(serializers.ModelSerializer):
-    """A request that touched one patient. The requester's address is left out: it is for staff only."""
+    """A request that touched one patient (`context["patient_id"]`). The requester's address is left out: it is
+    for staff only. So are the other records the same request touched: a staff member's list of patients must
+    not show one owner the ids of another's."""
+
+    resource_ids = serializers.SerializerMethodField(
+        help_text="This patient's id for patient events; a doctor event's doctor ids (a shared directory); other "
+        "records' ids only when the request touched this patient alone."
+    )
 
     class Meta:
         model = AuditEvent
         fields = ["id", "at", "actor", "action", "resource_type", "resource_ids", "outcome", "request_id"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_resource_ids(self, event) -> list[int]:
+        patient_id = self.context["patient_id"]
+        if event.resource_type == AuditResource.PATIENT:
+            return [patient_id]
+        if event.resource_type == AuditResource.DOCTOR or event.patient_ids == [patient_id]:
+            return event.resource_ids
+        return []
 
 
 class DeletedParameterSerializer(serializers.Serializer):

@@ -564,6 +564,24 @@ class AccessLogTests(ApiTestCase):
         self.assertEqual(ids(response), sorted(ids(response), reverse=True))
         self.assertEqual(ids(self.client.get(self.log_url)), ids(response))  # reading the log is not listed in it
 
+    def test_each_event_shows_only_this_patients_id_never_the_other_records_the_request_touched(self):
+        others_patient = factories.make_patient(self.other)
+        others_mapping = factories.make_mapping(others_patient, self.doctor)
+        own_mapping = factories.make_mapping(self.patient, self.doctor)
+        staff = factories.client_for(self.staff)
+        staff.get(PATIENTS_URL)  # lists everyone's patients: this one, the unrelated one, the other owner's
+        staff.get(MAPPINGS_URL)  # both assignments of the doctor
+        self.client.get(url("patient-doctors", self.patient.pk))  # doctors: a shared directory, ids shown
+
+        rows = self.client.get(self.log_url).json()
+
+        self.assertEqual(
+            [(row["action"], row["resource_type"], row["resource_ids"]) for row in rows],
+            [("list", "doctor", [self.doctor.pk]), ("list", "mapping", []), ("list", "patient", [self.patient.pk])],
+        )
+        staff_rows = staff.get(AUDIT_URL, {"action": "list", "resource": "mapping"}).json()
+        self.assertEqual(staff_rows[0]["resource_ids"], [others_mapping.pk, own_mapping.pk])
+
     def test_the_creator_and_staff_may_read_it_others_get_the_404_of_a_missing_patient(self):
         missing = url("patient-access-log", self.unrelated.pk + 1000)
         self.assertEqual(self.client.get(self.log_url).status_code, status.HTTP_200_OK)

@@ -5,7 +5,7 @@ from django.db.models import ProtectedError
 from django.urls import reverse
 from rest_framework import status
 
-from hospital.models import Doctor, PatientDoctorMapping, Specialization
+from hospital.models import AuditEvent, Doctor, PatientDoctorMapping, Specialization
 from hospital.tests import factories
 from hospital.tests.base import DOCTOR_FIELDS, ApiTestCase, call, ids, links
 
@@ -339,6 +339,24 @@ class DoctorDeletionTests(ApiTestCase):
         self.assertEqual(ids(mappings), [self.kept_mapping.pk])
         # The patients themselves are kept.
         self.assertEqual(len(owner_client.get(reverse("patient-list")).json()), 2)
+
+    def test_the_removal_of_other_owners_assignments_shows_in_each_of_their_patients_access_logs(self):
+        deletion = factories.client_for(self.creator).delete(detail_url(self.doctor.pk))
+
+        self.assertEqual(deletion.status_code, status.HTTP_204_NO_CONTENT)
+        owner_client = factories.client_for(self.patient_owner)
+        for patient in self.patients:
+            with self.subTest(patient=patient.pk):
+                log = owner_client.get(reverse("patient-access-log", args=[patient.pk])).json()
+                self.assertEqual(
+                    [
+                        (row["request_id"], row["actor"], row["action"], row["resource_type"], row["resource_ids"])
+                        for row in log
+                    ],
+                    [(deletion["X-Request-ID"], self.creator.pk, "delete", "doctor", [self.doctor.pk])],
+                )
+        event = AuditEvent.objects.get(request_id=deletion["X-Request-ID"])
+        self.assertEqual(event.patient_ids, sorted(patient.pk for patient in self.patients))
 
     def test_it_refuses_to_delete_a_user_who_created_a_doctor(self):
         with self.assertRaises(ProtectedError):

@@ -36,12 +36,26 @@ class DoctorListCreateView(DoctorAuditMixin, IdempotentCreateMixin, generics.Lis
 class DoctorDetailView(DoctorAuditMixin, ConditionalRecordMixin, generics.RetrieveUpdateDestroyAPIView):
     """One doctor: readable by everyone signed in; changed or deleted by its creator or staff.
 
-    Deleting a doctor removes its assignments; its history keeps every version.
+    Deleting a doctor removes its assignments, whoever's patients they belong to: the doctor directory is shared,
+    and an assignment to a deleted doctor means nothing. The audit row names every patient who lost one, so
+    the removal shows in each of their access logs; refusing instead would tell the deleter that patients
+    they cannot see exist. The history keeps every version of the doctor and of each assignment.
     """
 
     queryset = Doctor.objects.all()
     serializer_class = DoctorSerializer
     permission_classes = [permissions.IsAuthenticated, IsCreatorOrStaffForWrites]
+    unassigned_patient_ids: list[int] = []
+
+    def perform_destroy(self, instance):
+        # The doctor's row is locked (ConditionalRecordMixin): no assignment to it can be added meanwhile.
+        self.unassigned_patient_ids = sorted(instance.patient_mappings.values_list("patient_id", flat=True))
+        super().perform_destroy(instance)
+
+    def audit_ids(self, response):
+        if self.request.method == "DELETE":
+            return self.url_ids(), self.unassigned_patient_ids
+        return super().audit_ids(response)
 
 
 class DoctorHistoryView(DoctorAuditMixin, HistoryListView):

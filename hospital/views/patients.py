@@ -138,5 +138,8 @@ class PatientAccessLogView(PatientAuditMixin, generics.ListAPIView):
         patient = patient_for_records(self.request, self.kwargs["pk"])
         return AuditEvent.objects.filter(patient_ids__contains=[patient.pk]).order_by("-id")
 
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "patient_id": self.kwargs["pk"]}
+
     def audit_ids(self, response):
         return self.url_ids(), []
