@@ -34,6 +34,8 @@ class HistoryListView(generics.ListAPIView):
         # The version before the oldest on this page, to diff it against (one query, not one per row).
         before_page = versions.filter(history_id__lt=page[-1].history_id).first() if page else None
         representations = [self.record_serializer_class(version).data for version in [*page, before_page] if version]
+        # Versions are never deleted, so the newest is number `count` and each older one a number less.
+        newest_number = self.paginator.page.paginator.count - (self.paginator.page.start_index() - 1) if page else 0
         rows = []
         for index, version in enumerate(page):
             new = representations[index]
@@ -46,7 +48,7 @@ class HistoryListView(generics.ListAPIView):
             ]
             rows.append(
                 {
-                    "history_id": version.history_id,
+                    "version": newest_number - index,
                     "change": change_kind(version, new, old),
                     "history_date": version.history_date,
                     "history_user_id": version.history_user_id,

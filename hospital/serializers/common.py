@@ -31,7 +31,7 @@ class FieldChangeSerializer(serializers.Serializer):
 class VersionSerializer(serializers.Serializer):
     """One saved version of a record: who made it, when, and the fields that changed from the one before."""
 
-    version = serializers.IntegerField(source="history_id")
+    version = serializers.IntegerField(help_text="The record's own version number: 1 for its first, then 2, 3...")
     change = serializers.ChoiceField(choices=["created", "updated", "deleted", "restored"])
     changed_at = serializers.DateTimeField(source="history_date")
     changed_by = serializers.IntegerField(source="history_user_id", allow_null=True, help_text="User id.")
