@@ -1,7 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from hospital.views import ApiIndexView
+
 urlpatterns = [
+    path("api", ApiIndexView.as_view()),  # the index without its final slash, like every API route
     path("api/", include("hospital.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -33,6 +33,16 @@ class StrictSearchFilter(SearchFilter):
             raise ValidationError({self.search_param: error.detail}) from None
         return super().get_search_terms(request)
 
+    def get_schema_operation_parameters(self, view):
+        fields = ", ".join(name.lstrip("^=@$") for name in getattr(view, "search_fields", []))
+        [parameter] = super().get_schema_operation_parameters(view)
+        parameter["description"] = (
+            f"Case-insensitive search in: {fields}. Every space-separated term must match one of them. "
+            f"At most {MAX_SEARCH_LENGTH} characters."
+        )
+        parameter["schema"]["maxLength"] = MAX_SEARCH_LENGTH
+        return [parameter]
+
 
 class StrictOrderingFilter(OrderingFilter):
     """`?ordering=`: only the fields a view documents; `id` always breaks ties so pages are stable."""
@@ -46,6 +56,22 @@ class StrictOrderingFilter(OrderingFilter):
                 {self.ordering_param: [f"Unknown ordering field {unknown[0]!r}; use one of: {allowed}."]}
             )
         return fields
+
+    def get_schema_operation_parameters(self, view):
+        """The fields a view sorts by, each also with `-` for descending; several are comma-separated."""
+        fields = [name for name, _label in self.get_valid_fields(None, view, {})]
+        [parameter] = super().get_schema_operation_parameters(view)
+        parameter["description"] = (
+            f"Sort by {', '.join(fields)}; prefix `-` for descending; several comma-separated, e.g. "
+            f"`{fields[-1]},-{fields[0]}`. Ties are always broken by `id`."
+        )
+        parameter["schema"] = {
+            "type": "array",
+            "items": {"type": "string", "enum": [value for name in fields for value in (name, f"-{name}")]},
+        }
+        parameter["style"] = "form"
+        parameter["explode"] = False
+        return [parameter]
 
     def get_ordering(self, request, queryset, view):
         ordering = list(super().get_ordering(request, queryset, view) or [])

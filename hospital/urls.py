@@ -12,6 +12,7 @@ def route(pattern: str, view, name: str):
 
 
 urlpatterns = [
+    path("", views.ApiIndexView.as_view(), name="api-index"),
     *route("auth/register/", views.RegisterView.as_view(), "register"),
     *route("auth/login/", views.LoginView.as_view(), "login"),
     *route("auth/refresh/", views.RefreshView.as_view(), "token-refresh"),

@@ -26,7 +26,7 @@ from hospital.serializers.patients import (
     PatientVersionSerializer,
     VisiblePatientField,
 )
-from hospital.serializers.service import HealthSerializer
+from hospital.serializers.service import ApiIndexSerializer, HealthSerializer
 
 __all__ = [
     "DOCTOR_GONE",
@@ -34,6 +34,7 @@ __all__ = [
     "PATIENT_GONE",
     "USERNAME_TAKEN",
     "AccessLogEntrySerializer",
+    "ApiIndexSerializer",
     "AuditEventSerializer",
     "DeletedParameterSerializer",
     "DoctorSerializer",

@@ -6,3 +6,28 @@ from rest_framework import serializers
 class HealthSerializer(serializers.Serializer):
     status = serializers.CharField(help_text='"ok", or "unavailable" while the database is unreachable.')
     database = serializers.CharField(help_text='"ok" or "unavailable".')
+
+
+class AuthLinksSerializer(serializers.Serializer):
+    register = serializers.URLField()
+    login = serializers.URLField()
+    refresh = serializers.URLField()
+    logout = serializers.URLField()
+    me = serializers.URLField()
+
+
+class CollectionLinksSerializer(serializers.Serializer):
+    patients = serializers.URLField()
+    doctors = serializers.URLField()
+    mappings = serializers.URLField()
+    audit = serializers.URLField(help_text="Staff only.")
+
+
+class ApiIndexSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+    docs = serializers.URLField(help_text="Swagger UI.")
+    schema = serializers.URLField(help_text="The OpenAPI 3 schema (JSON).")
+    health = serializers.URLField()
+    auth = AuthLinksSerializer()
+    collections = CollectionLinksSerializer()

@@ -445,6 +445,26 @@ class DatabaseOutageTests(ApiTransactionTestCase):
         self.assertEqual(Patient.objects.count(), 1)
 
 
+class IndexTests(ApiTestCase):
+    def test_the_api_root_links_to_the_docs_schema_health_auth_and_every_collection(self):
+        for path in ("/api/", "/api"):
+            with self.subTest(path=path):
+                response = factories.client_for(None).get(path)
+
+                self.assertEqual(response.status_code, status.HTTP_200_OK)
+                self.assertTrue(is_json(response))
+                body = response.json()
+                self.assertEqual(set(body), {"name", "version", "docs", "schema", "health", "auth", "collections"})
+                self.assertEqual(body["docs"], "http://testserver/api/docs/")
+                self.assertEqual(body["collections"]["patients"], "http://testserver/api/patients/")
+                self.assertEqual(set(body["auth"]), {"register", "login", "refresh", "logout", "me"})
+                self.assertEqual(set(body["collections"]), {"patients", "doctors", "mappings", "audit"})
+        for link in [body["docs"], body["schema"], body["health"], *body["collections"].values()]:
+            with self.subTest(link=link):
+                answer = factories.client_for(factories.make_user(is_staff=True)).get(link)
+                self.assertEqual(answer.status_code, status.HTTP_200_OK)
+
+
 class SchemaTests(ApiTestCase):
     def get_schema(self) -> dict:
         response = factories.client_for(None).get(reverse("schema"))
@@ -505,6 +525,26 @@ class SchemaTests(ApiTestCase):
         for name, parameter in query.items():
             with self.subTest(name=name):
                 self.assertIs(parameter.get("allowEmptyValue"), True)
+
+    def test_ordering_and_search_document_the_fields_each_list_accepts(self):
+        paths = self.get_schema()["paths"]
+        expected_ordering = {
+            "/api/patients/": {"id", "firstname", "lastname", "age", "created_at", "updated_at"},
+            "/api/doctors/": {"id", "firstname", "lastname", "specialization", "created_at", "updated_at"},
+            "/api/mappings/": {"id", "assigned_at"},
+            "/api/audit/": {"id", "at"},
+        }
+        for path, fields in expected_ordering.items():
+            with self.subTest(path=path):
+                query = {p["name"]: p for p in paths[path]["get"]["parameters"] if p["in"] == "query"}
+                ordering = query["ordering"]
+                self.assertEqual(set(ordering["schema"]["items"]["enum"]), fields | {f"-{field}" for field in fields})
+                self.assertEqual((ordering["style"], ordering["explode"]), ("form", False))
+        for path in ("/api/patients/", "/api/doctors/"):
+            with self.subTest(path=path):
+                [search] = [p for p in paths[path]["get"]["parameters"] if p["name"] == "search"]
+                self.assertIn("firstname, lastname, email", search["description"])
+                self.assertEqual(search["schema"]["maxLength"], 100)
 
     def test_the_docs_page_uses_local_static_files_not_a_cdn(self):
         response = factories.client_for(None).get(reverse("docs"))

@@ -12,9 +12,10 @@ from hospital.views.patients import (
     PatientListCreateView,
     PatientRestoreView,
 )
-from hospital.views.service import HealthView
+from hospital.views.service import ApiIndexView, HealthView
 
 __all__ = [
+    "ApiIndexView",
     "AuditEventListView",
     "DoctorDetailView",
     "DoctorHistoryView",
