@@ -54,3 +54,16 @@ def env_rate(name: str, default: str) -> str:
     if not count.isdigit() or int(count) < 1 or not period or period[0] not in "smhd":
         raise ImproperlyConfigured(f"{name} must look like 20/min (count/s|min|hour|day), not {raw!r}.")
     return raw
+
+
+def env_origins(name: str) -> list[str]:
+    """Comma-separated web origins (scheme://host[:port], no path), as browsers send them in `Origin`."""
+    origins = env_list(name, [])
+    for origin in origins:
+        scheme, _, rest = origin.partition("://")
+        if scheme not in ("http", "https") or not rest or "/" in rest or origin != origin.lower():
+            raise ImproperlyConfigured(
+                f"{name} must list origins like https://app.example.org (scheme, host, optional port; "
+                f"lower case; no path or trailing slash), not {origin!r}."
+            )
+    return origins

@@ -11,7 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from healthcare.env import env_bool, env_int, env_list, env_rate, env_str
+from healthcare.env import env_bool, env_int, env_list, env_origins, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env", override=False)
@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "django_filters",
@@ -67,6 +68,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost: it times the whole request and sees the final status.
     "hospital.request_log.RequestLogMiddleware",
+    # Answers CORS preflights itself (no authentication) and adds the CORS headers to every /api/ answer.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -247,6 +250,21 @@ if HTTPS:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+# CORS (django-cors-headers): browser front ends on these origins may call the API; none by default. Tokens
+# travel in the Authorization header, never in cookies, so credentials are not allowed cross-origin.
+CORS_ALLOWED_ORIGINS = env_origins("CORS_ALLOWED_ORIGINS")
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "if-match",
+    "if-none-match",
+    "x-request-id",
+]
+CORS_EXPOSE_HEADERS = ["etag", "link", "x-total-count", "x-request-id", "retry-after", "idempotent-replayed"]
 
 # Logs are JSON lines with no patient data, query strings, tokens or bodies (hospital.request_log); the
 # app logs each request itself, so gunicorn's access log is off (gunicorn.conf.py).

@@ -445,6 +445,67 @@ class DatabaseOutageTests(ApiTransactionTestCase):
         self.assertEqual(Patient.objects.count(), 1)
 
 
+FRONT_END = "https://app.example.org"
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=[FRONT_END])
+class CorsTests(ApiTestCase):
+    """A browser front end on another origin can call the API: preflights need no token, headers are exposed."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.owner = factories.make_user()
+        cls.patient = factories.make_patient(cls.owner)
+
+    def preflight(self, url, origin=FRONT_END, method="PATCH", headers="authorization, content-type, if-match"):
+        return self.client.options(
+            url,
+            HTTP_ORIGIN=origin,
+            HTTP_ACCESS_CONTROL_REQUEST_METHOD=method,
+            HTTP_ACCESS_CONTROL_REQUEST_HEADERS=headers,
+        )
+
+    def test_a_preflight_from_an_allowed_origin_is_answered_without_authentication(self):
+        headers = "authorization, content-type, idempotency-key, if-match, if-none-match, x-request-id"
+        for url in (PATIENTS_URL, reverse("patient-detail", args=[self.patient.pk]), reverse("login")):
+            with self.subTest(url=url):
+                response = self.preflight(url, headers=headers)
+
+                self.assertEqual(response.status_code, status.HTTP_200_OK)
+                self.assertEqual(response["Access-Control-Allow-Origin"], FRONT_END)
+                self.assertIn("PATCH", response["Access-Control-Allow-Methods"])
+                allowed = {name.strip() for name in response["Access-Control-Allow-Headers"].split(",")}
+                self.assertLessEqual(set(headers.split(", ")), allowed)
+                self.assertNotIn("Access-Control-Allow-Credentials", response)
+
+    def test_answers_to_an_allowed_origin_expose_the_headers_clients_need(self):
+        client = factories.client_for(self.owner)
+        response = client.get(PATIENTS_URL, HTTP_ORIGIN=FRONT_END)
+        detail = client.get(reverse("patient-detail", args=[self.patient.pk]), HTTP_ORIGIN=FRONT_END)
+
+        self.assertEqual(response.status_code, status.HTTP_200_OK)
+        self.assertEqual(response["Access-Control-Allow-Origin"], FRONT_END)
+        exposed = {name.strip().lower() for name in response["Access-Control-Expose-Headers"].split(",")}
+        self.assertLessEqual({"etag", "link", "x-total-count", "x-request-id"}, exposed)
+        self.assertEqual(detail["Access-Control-Allow-Origin"], FRONT_END)
+        self.assertIn("ETag", detail)
+
+    def test_another_origin_gets_no_cors_headers(self):
+        for origin in ("https://evil.example.net", "https://app.example.org.evil.net"):
+            with self.subTest(origin=origin):
+                preflight = self.preflight(PATIENTS_URL, origin=origin)
+                answer = factories.client_for(self.owner).get(PATIENTS_URL, HTTP_ORIGIN=origin)
+
+                self.assertNotIn("Access-Control-Allow-Origin", preflight)
+                self.assertNotIn("Access-Control-Allow-Origin", answer)
+
+    @override_settings(CORS_ALLOWED_ORIGINS=[])
+    def test_by_default_no_origin_is_allowed(self):
+        response = self.preflight(PATIENTS_URL)
+
+        self.assertNotIn("Access-Control-Allow-Origin", response)
+
+
 class IndexTests(ApiTestCase):
     def test_the_api_root_links_to_the_docs_schema_health_auth_and_every_collection(self):
         for path in ("/api/", "/api"):

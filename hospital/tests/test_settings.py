@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.test import SimpleTestCase
 
-from healthcare.env import env_bool, env_int, env_list, env_rate
+from healthcare.env import env_bool, env_int, env_list, env_origins, env_rate
 
 SETTINGS_FILE = Path(settings.BASE_DIR) / "healthcare" / "settings.py"
 STRONG_KEY = secrets.token_urlsafe(64)
@@ -83,6 +83,23 @@ class EnvironmentReaderTests(SimpleTestCase):
                 self.assertRaisesMessage(ImproperlyConfigured, "X"),
             ):
                 env_rate("X", "20/min")
+
+    def test_env_origins_reads_web_origins_and_refuses_anything_else(self):
+        with mock.patch.dict(os.environ, {"X": "https://app.example.org, http://localhost:5173"}):
+            self.assertEqual(env_origins("X"), ["https://app.example.org", "http://localhost:5173"])
+        for raw in (
+            "app.example.org",
+            "https://app.example.org/",
+            "https://a.org/path",
+            "ftp://a.org",
+            "https://A.org",
+        ):
+            with (
+                self.subTest(raw=raw),
+                mock.patch.dict(os.environ, {"X": raw}),
+                self.assertRaisesMessage(ImproperlyConfigured, "X"),
+            ):
+                env_origins("X")
 
 
 class SettingsTests(SimpleTestCase):
