@@ -5,6 +5,7 @@ with a message naming the variable, instead of silently running with a default.
 """
 
 import os
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -67,3 +68,14 @@ def env_origins(name: str) -> list[str]:
                 f"lower case; no path or trailing slash), not {origin!r}."
             )
     return origins
+
+
+def env_time_zone(name: str, default: str) -> ZoneInfo:
+    """An IANA time zone name such as Europe/Berlin."""
+    raw = env_str(name) or default
+    try:
+        return ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"{name} must be an IANA time zone name such as Europe/Berlin or UTC, not {raw!r}."
+        ) from None

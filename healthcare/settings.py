@@ -11,7 +11,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from healthcare.env import env_bool, env_int, env_list, env_origins, env_rate, env_str
+from healthcare.env import env_bool, env_int, env_list, env_origins, env_rate, env_str, env_time_zone
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env", override=False)
@@ -134,6 +134,15 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 # Fail fast while the database is unreachable, so clients get a 503 instead of a hanging request.
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
     "DB_CONNECT_TIMEOUT", 3, min_value=1, max_value=60
+)
+
+# "A day" for appointments is a calendar day in this zone (hospital.scheduling). PostgreSQL needs it too, for
+# the daily-limit trigger (migration appointment_daily_limit): every connection declares it.
+CLINIC_TIME_ZONE = env_time_zone("CLINIC_TIME_ZONE", "UTC")
+DATABASES["default"]["OPTIONS"]["options"] = " ".join(
+    filter(
+        None, [DATABASES["default"]["OPTIONS"].get("options"), f"-c hospital.clinic_time_zone={CLINIC_TIME_ZONE.key}"]
+    )
 )
 
 AUTH_USER_MODEL = "hospital.User"

@@ -9,10 +9,25 @@ which answer JSON under /api/ and keep Django's HTML pages for the admin.
 from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import JsonResponse
 from django.views import defaults
+from rest_framework import status
+from rest_framework.exceptions import APIException
 from rest_framework.views import exception_handler
 
 API_PREFIX = "/api/"
 DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+class Conflict(APIException):
+    """409: the request clashes with the records' current state. With a `code`, the body also names the kind of
+    conflict for programs ({"detail": ..., "code": "overlap", ...}), with any `extra` keys beside it."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+    def __init__(self, detail: str, code: str | None = None, **extra):
+        super().__init__(detail, code)
+        if code is not None:
+            self.detail = {"detail": self.detail, "code": code, **extra}
 
 
 def json_error(detail: str, status: int, **headers: str) -> JsonResponse:

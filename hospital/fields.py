@@ -30,6 +30,15 @@ class StrictCharField(JsonStringMixin, serializers.CharField):
     pass
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """true or false, not "yes", 1 or "on"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class StrictEmailField(JsonStringMixin, serializers.EmailField):
     pass
 

@@ -2,6 +2,7 @@
 
 import django_filters
 from django import forms
+from django.conf import settings
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter, SearchFilter
@@ -10,6 +11,8 @@ from hospital.fields import AWARE_DATETIME_HELP, parse_aware_datetime
 from hospital.models import (
     MAX_ID,
     MAX_PATIENT_AGE,
+    Appointment,
+    AppointmentStatus,
     AuditAction,
     AuditEvent,
     AuditResource,
@@ -18,6 +21,7 @@ from hospital.models import (
     Patient,
     Specialization,
 )
+from hospital.scheduling import day_bounds
 
 MAX_SEARCH_LENGTH = 100
 
@@ -126,6 +130,37 @@ class MappingFilter(django_filters.FilterSet):
     # never reveals whether another user's patient exists.
     patient = IntegerFilter(field_name="patient_id", min_value=1, max_value=MAX_ID)
     doctor = IntegerFilter(field_name="doctor_id", min_value=1, max_value=MAX_ID)
+
+
+class AppointmentFilter(django_filters.FilterSet):
+    patient = IntegerFilter(field_name="patient_id", min_value=1, max_value=MAX_ID)
+    doctor = IntegerFilter(field_name="doctor_id", min_value=1, max_value=MAX_ID)
+    status = django_filters.ChoiceFilter(choices=AppointmentStatus.choices)
+    date = django_filters.DateFilter(
+        method="filter_clinic_day", help_text="YYYY-MM-DD: appointments starting on this day in the clinic's zone."
+    )
+    # `from` is a Python keyword: declared as from_time, published as `from` below.
+    from_time = AwareDateTimeFilter(
+        field_name="end",
+        lookup_expr="gt",
+        help_text=f"With `to`: appointments overlapping [from, to). {AWARE_DATETIME_HELP}",
+    )
+    to = AwareDateTimeFilter(
+        field_name="start", lookup_expr="lt", help_text=f"Appointments starting before this time. {AWARE_DATETIME_HELP}"
+    )
+
+    class Meta:
+        model = Appointment
+        fields = ["patient", "doctor", "status", "date", "to"]
+
+    def filter_clinic_day(self, queryset, name, value):
+        start, end = day_bounds(value, settings.CLINIC_TIME_ZONE)
+        return queryset.filter(start__gte=start, start__lt=end)
+
+
+AppointmentFilter.base_filters = {
+    ("from" if name == "from_time" else name): value for name, value in AppointmentFilter.base_filters.items()
+}
 
 
 class AuditEventFilter(django_filters.FilterSet):

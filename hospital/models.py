@@ -1,12 +1,24 @@
 """Patients, doctors and their assignments. Every invariant the API promises is also a database constraint."""
 
+from datetime import timedelta
+
 from django.contrib.auth.models import AbstractUser, UserManager
-from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import (
+    ArrayField,
+    BigIntegerRangeField,
+    DateTimeRangeField,
+    IntegerRangeField,
+    RangeOperators,
+)
 from django.contrib.postgres.indexes import GinIndex
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import F
 from django.db.models.functions import Lower, Now
 from simple_history.models import HistoricalRecords
+
+from hospital.scheduling import MINUTES_PER_DAY
 
 MAX_PATIENT_AGE = 150
 MAX_APPOINTMENTS_PER_DAY = 100
@@ -201,6 +213,145 @@ class PatientDoctorMapping(models.Model):
         return f"{self.patient_id} -> {self.doctor_id}"
 
 
+class SingletonRange(models.Func):
+    """int8range(x, x, '[]'): the range holding one value. Two overlap exactly when the values are equal, so an
+    exclusion constraint can say "same doctor and overlapping times" with GiST's built-in range operators alone.
+    (btree_gist's `=` would need an extension the embedded PostgreSQL does not ship.)"""
+
+    function = "INT8RANGE"
+    template = "%(function)s(%(expressions)s, %(expressions)s, '[]')"
+    output_field = BigIntegerRangeField()
+
+
+class TimeRange(models.Func):
+    """tstzrange(start, end, '[)'): half-open, so back-to-back appointments do not overlap."""
+
+    function = "TSTZRANGE"
+    template = "%(function)s(%(expressions)s, '[)')"
+    output_field = DateTimeRangeField()
+
+
+class MinuteRange(models.Func):
+    """int4range(start_minute, end_minute, '[)'): a working-hours range of one weekday."""
+
+    function = "INT4RANGE"
+    template = "%(function)s(%(expressions)s, '[)')"
+    output_field = IntegerRangeField()
+
+
+class WorkingHours(models.Model):
+    """One range of a doctor's week, in the clinic's wall-clock minutes (0 = Monday; 1440 = midnight at its end).
+
+    A doctor without any row can be booked at any time.
+    """
+
+    doctor = models.ForeignKey(Doctor, on_delete=models.CASCADE, related_name="working_hours")
+    weekday = models.PositiveSmallIntegerField()
+    start_minute = models.PositiveSmallIntegerField()
+    end_minute = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["doctor", "weekday", "start_minute"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(weekday__gte=0, weekday__lte=6), name="working_hours_weekday"),
+            models.CheckConstraint(
+                condition=models.Q(
+                    start_minute__gte=0, end_minute__lte=MINUTES_PER_DAY, start_minute__lt=F("end_minute")
+                ),
+                name="working_hours_range",
+            ),
+            ExclusionConstraint(
+                name="working_hours_no_overlap",
+                expressions=[
+                    (SingletonRange("doctor"), RangeOperators.OVERLAPS),
+                    (SingletonRange("weekday"), RangeOperators.OVERLAPS),
+                    (MinuteRange("start_minute", "end_minute"), RangeOperators.OVERLAPS),
+                ],
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.doctor_id} {self.weekday} {self.start_minute}-{self.end_minute}"
+
+
+class AppointmentStatus(models.TextChoices):
+    BOOKED = "booked"
+    ARRIVED = "arrived"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+    NOSHOW = "noshow"
+
+
+# The statuses in which an appointment holds its time: no two of a doctor's (or a patient's) may overlap.
+TIME_HOLDING_STATUSES = [AppointmentStatus.BOOKED, AppointmentStatus.ARRIVED, AppointmentStatus.FULFILLED]
+MIN_APPOINTMENT = timedelta(minutes=5)
+MAX_APPOINTMENT = timedelta(hours=8)
+
+
+class Appointment(models.Model):
+    """A patient's appointment with a doctor. Never erased: cancelled instead.
+
+    Two invariants hold whatever writes them (the API, the admin, psql), under any concurrency:
+    - no overlap: exclusion constraints on the doctor's and on the patient's time-holding appointments;
+    - the daily limit: a trigger (migration `appointment_daily_limit`) counts the doctor's non-cancelled, non-overbooked
+      appointments on the clinic day (in `hospital.clinic_time_zone`, which every connection sets) under a lock
+      on the doctor's row, and refuses one more than `max_appointments_per_day`.
+    """
+
+    # PROTECT: appointments are medical records; neither a patient (soft-deleted anyway) nor a doctor with
+    # appointments is erased from under them.
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="appointments")
+    doctor = models.ForeignKey(Doctor, on_delete=models.PROTECT, related_name="appointments", db_index=False)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=9, choices=AppointmentStatus.choices, default=AppointmentStatus.BOOKED)
+    overbooked = models.BooleanField(default=False)
+    reason = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", db_index=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["start", "id"]
+        indexes = [
+            # A doctor's day (availability, the daily limit, ?doctor=&date=).
+            models.Index(fields=["doctor", "start"], name="appointment_doctor_start_idx"),
+            models.Index(fields=["start"], name="appointment_start_idx"),
+            models.Index(fields=["created_at"], name="appointment_created_at_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(end__gt=F("start")), name="appointment_end_after_start"),
+            models.CheckConstraint(
+                condition=models.Q(end__gte=F("start") + MIN_APPOINTMENT, end__lte=F("start") + MAX_APPOINTMENT),
+                name="appointment_length",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=AppointmentStatus.values), name="appointment_status_valid"
+            ),
+            ExclusionConstraint(
+                name="appointment_doctor_no_overlap",
+                expressions=[
+                    (SingletonRange("doctor"), RangeOperators.OVERLAPS),
+                    (TimeRange("start", "end"), RangeOperators.OVERLAPS),
+                ],
+                condition=models.Q(status__in=TIME_HOLDING_STATUSES),
+            ),
+            ExclusionConstraint(
+                name="appointment_patient_no_overlap",
+                expressions=[
+                    (SingletonRange("patient"), RangeOperators.OVERLAPS),
+                    (TimeRange("start", "end"), RangeOperators.OVERLAPS),
+                ],
+                condition=models.Q(status__in=TIME_HOLDING_STATUSES),
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.start:%Y-%m-%d %H:%M} {self.doctor_id} {self.patient_id} {self.status}"
+
+
 class AuditAction(models.TextChoices):
     CREATE = "create"
     READ = "read"
@@ -211,6 +362,7 @@ class AuditAction(models.TextChoices):
     HISTORY = "history"
     ACCESS_LOG = "access_log"
     LOGIN = "login"
+    OVERBOOK = "overbook"
     REFRESH = "refresh"
     LOGOUT = "logout"
 
@@ -219,6 +371,7 @@ class AuditResource(models.TextChoices):
     PATIENT = "patient"
     DOCTOR = "doctor"
     MAPPING = "mapping"
+    APPOINTMENT = "appointment"
     USER = "user"
     AUDIT = "audit"
 

@@ -139,7 +139,9 @@ def format_wall_time(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
-def ranges_overlap(ranges: Iterable[tuple[int, int]]) -> bool:
-    """Whether any two wall-clock ranges of one weekday overlap (touching is fine: 09:00-12:00, 12:00-13:00)."""
-    ordered = sorted(ranges)
-    return any(later[0] < earlier[1] for earlier, later in itertools.pairwise(ordered))
+def first_overlap(ranges: Iterable[tuple[int, int]]) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """Two wall-clock ranges of one weekday that overlap, if any (touching is fine: 09:00-12:00, 12:00-13:00)."""
+    for earlier, later in itertools.pairwise(sorted(ranges)):
+        if later[0] < earlier[1]:
+            return earlier, later
+    return None

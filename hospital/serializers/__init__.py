@@ -1,6 +1,16 @@
 """Request and response bodies, one module per route family. Field rules come from the models' validators;
 uniqueness from the database."""
 
+from hospital.serializers.appointments import (
+    AppointmentConflictSerializer,
+    AppointmentCreateSerializer,
+    AppointmentSerializer,
+    AppointmentUpdateSerializer,
+    AvailabilityQuerySerializer,
+    AvailabilitySerializer,
+    WorkingHoursRangeSerializer,
+    WorkingWeekSerializer,
+)
 from hospital.serializers.audit import AuditEventSerializer
 from hospital.serializers.auth import (
     USERNAME_TAKEN,
@@ -35,7 +45,13 @@ __all__ = [
     "USERNAME_TAKEN",
     "AccessLogEntrySerializer",
     "ApiIndexSerializer",
+    "AppointmentConflictSerializer",
+    "AppointmentCreateSerializer",
+    "AppointmentSerializer",
+    "AppointmentUpdateSerializer",
     "AuditEventSerializer",
+    "AvailabilityQuerySerializer",
+    "AvailabilitySerializer",
     "DeletedParameterSerializer",
     "DoctorSerializer",
     "DoctorVersionSerializer",
@@ -53,5 +69,7 @@ __all__ = [
     "TokenPairSerializer",
     "VersionSerializer",
     "VisiblePatientField",
+    "WorkingHoursRangeSerializer",
+    "WorkingWeekSerializer",
     "save_or_field_error",
 ]

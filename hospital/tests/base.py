@@ -4,6 +4,10 @@ import re
 import threading
 from urllib.parse import parse_qs, urlsplit
 
+from contextlib import contextmanager
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import connection
 from django.test import override_settings
@@ -115,3 +119,21 @@ def run_concurrently(items, send) -> list:
     if errors:
         raise errors[0]
     return responses
+
+
+@contextmanager
+def clinic_time_zone(name: str):
+    """CLINIC_TIME_ZONE for the test, in Python and in this connection's PostgreSQL setting (the daily-limit
+    trigger reads it; settings put it into every new connection's options)."""
+
+    def declare(zone: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('hospital.clinic_time_zone', %s, false)", [zone])
+
+    original = settings.CLINIC_TIME_ZONE.key
+    with override_settings(CLINIC_TIME_ZONE=ZoneInfo(name)):
+        declare(name)
+        try:
+            yield
+        finally:
+            declare(original)

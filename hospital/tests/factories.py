@@ -1,11 +1,12 @@
 """Small helpers that create rows and authenticated clients for the tests."""
 
 import itertools
+from datetime import timedelta
 
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from hospital.models import Doctor, Gender, Patient, PatientDoctorMapping, Specialization, User
+from hospital.models import Appointment, Doctor, Gender, Patient, PatientDoctorMapping, Specialization, User
 
 PASSWORD = "a-long-and-unusual-passphrase"
 _sequence = itertools.count(1)
@@ -37,6 +38,18 @@ def make_doctor(created_by: User, **fields) -> Doctor:
 
 def make_mapping(patient: Patient, doctor: Doctor) -> PatientDoctorMapping:
     return PatientDoctorMapping.objects.create(patient=patient, doctor=doctor)
+
+
+def make_appointment(patient: Patient, doctor: Doctor, start, minutes: int = 30, **fields) -> Appointment:
+    """Straight into the database (its constraints and trigger still apply), not through the booking rules."""
+    return Appointment.objects.create(
+        patient=patient,
+        doctor=doctor,
+        start=start,
+        end=start + timedelta(minutes=minutes),
+        created_by=fields.pop("created_by", patient.created_by),
+        **fields,
+    )
 
 
 def client_for(user: User | None) -> APIClient:

@@ -13,10 +13,10 @@ from hospital.scheduling import (
     clinic_day,
     clip,
     day_bounds,
+    first_overlap,
     format_wall_time,
     merge,
     parse_wall_time,
-    ranges_overlap,
     subtract,
     wall_time_instant,
     within_one,
@@ -148,7 +148,7 @@ class WallTimeTextTests(SimpleTestCase):
                 parse_wall_time(text)
 
     def test_overlapping_ranges_are_found_touching_ones_are_not(self):
-        self.assertFalse(ranges_overlap([(540, 720), (720, 780)]))
-        self.assertTrue(ranges_overlap([(540, 720), (700, 780)]))
-        self.assertTrue(ranges_overlap([(700, 780), (540, 720)]))
-        self.assertFalse(ranges_overlap([]))
+        self.assertIsNone(first_overlap([(540, 720), (720, 780)]))
+        self.assertEqual(first_overlap([(540, 720), (700, 780)]), ((540, 720), (700, 780)))
+        self.assertEqual(first_overlap([(700, 780), (60, 120), (540, 720)]), ((540, 720), (700, 780)))
+        self.assertIsNone(first_overlap([]))

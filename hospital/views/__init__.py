@@ -1,9 +1,16 @@
 """The API's views, one module per route family (mirroring urls.py). Each is a generic DRF view scoped to what
 the caller may see in `get_queryset()`."""
 
+from hospital.views.appointments import AppointmentDetailView, AppointmentListCreateView
 from hospital.views.audit import AuditEventListView
 from hospital.views.auth import LoginView, LogoutView, MeView, RefreshView, RegisterView
-from hospital.views.doctors import DoctorDetailView, DoctorHistoryView, DoctorListCreateView
+from hospital.views.doctors import (
+    DoctorAvailabilityView,
+    DoctorDetailView,
+    DoctorHistoryView,
+    DoctorListCreateView,
+    DoctorWorkingHoursView,
+)
 from hospital.views.mappings import MappingDeleteView, MappingListCreateView, PatientDoctorsView
 from hospital.views.patients import (
     PatientAccessLogView,
@@ -16,10 +23,14 @@ from hospital.views.service import ApiIndexView, HealthView
 
 __all__ = [
     "ApiIndexView",
+    "AppointmentDetailView",
+    "AppointmentListCreateView",
     "AuditEventListView",
+    "DoctorAvailabilityView",
     "DoctorDetailView",
     "DoctorHistoryView",
     "DoctorListCreateView",
+    "DoctorWorkingHoursView",
     "HealthView",
     "LoginView",
     "LogoutView",

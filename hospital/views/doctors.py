@@ -1,19 +1,32 @@
 """The shared doctor directory and its history."""
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response
 
+from hospital.access import may_change_doctor
 from hospital.audit import AuditedView
 from hospital.conditional import ConditionalRecordMixin
+from hospital.exceptions import Conflict
 from hospital.filters import DoctorFilter
 from hospital.history import HistoryListView
 from hospital.idempotency import IdempotentCreateMixin
-from hospital.models import AuditAction, AuditResource, Doctor
+from hospital.models import TIME_HOLDING_STATUSES, AppointmentStatus, AuditAction, AuditResource, Doctor
 from hospital.permissions import IsCreatorOrStaffForWrites
+from hospital.scheduling import Interval, clip, day_bounds, merge, subtract
 from hospital.serializers import (
+    AvailabilityQuerySerializer,
+    AvailabilitySerializer,
     DoctorSerializer,
     DoctorVersionSerializer,
+    WorkingHoursRangeSerializer,
+    WorkingWeekSerializer,
 )
+from hospital.services import doctor_working_intervals, replace_working_hours
 
 
 class DoctorAuditMixin(AuditedView):
@@ -48,7 +61,14 @@ class DoctorDetailView(DoctorAuditMixin, ConditionalRecordMixin, generics.Retrie
     unassigned_patient_ids: list[int] = []
 
     def perform_destroy(self, instance):
-        # The doctor's row is locked (ConditionalRecordMixin): no assignment to it can be added meanwhile.
+        # The doctor's row is locked (ConditionalRecordMixin): no assignment or booking can be added meanwhile.
+        if instance.appointments.filter(status=AppointmentStatus.BOOKED, start__gte=timezone.now()).exists():
+            raise Conflict("This doctor has future booked appointments; cancel them first.", "doctor_has_bookings")
+        if instance.appointments.exists():
+            raise Conflict(
+                "This doctor has appointment records, which are kept: the doctor cannot be deleted.",
+                "doctor_has_appointments",
+            )
         self.unassigned_patient_ids = sorted(instance.patient_mappings.values_list("patient_id", flat=True))
         super().perform_destroy(instance)
 
@@ -56,6 +76,86 @@ class DoctorDetailView(DoctorAuditMixin, ConditionalRecordMixin, generics.Retrie
         if self.request.method == "DELETE":
             return self.url_ids(), self.unassigned_patient_ids
         return super().audit_ids(response)
+
+
+class DoctorWorkingHoursView(DoctorAuditMixin, generics.GenericAPIView):
+    """The doctor's working week in the clinic's wall-clock time: read by anyone signed in; replaced whole (PUT) by
+    those who may change the doctor."""
+
+    serializer_class = WorkingHoursRangeSerializer
+    pagination_class = None
+    filter_backends = []
+
+    def audit_ids(self, response):
+        return self.url_ids(), []
+
+    def get_doctor(self) -> Doctor:
+        return get_object_or_404(Doctor, pk=self.kwargs["pk"])
+
+    @extend_schema(responses={200: WorkingHoursRangeSerializer(many=True)})
+    def get(self, request, pk):
+        doctor = self.get_doctor()
+        return Response(
+            WorkingHoursRangeSerializer(doctor.working_hours.order_by("weekday", "start_minute"), many=True).data
+        )
+
+    @extend_schema(
+        request=WorkingHoursRangeSerializer(many=True),
+        responses={200: WorkingHoursRangeSerializer(many=True)},
+    )
+    def put(self, request, pk):
+        doctor = self.get_doctor()
+        if not may_change_doctor(request.user, doctor):
+            raise PermissionDenied("Only those who may change this doctor may set its working hours.")
+        week = WorkingWeekSerializer(data=request.data)
+        week.is_valid(raise_exception=True)
+        hours = replace_working_hours(doctor=doctor, ranges=week.validated_data)
+        hours.sort(key=lambda item: (item.weekday, item.start_minute))
+        return Response(WorkingHoursRangeSerializer(hours, many=True).data)
+
+
+class DoctorAvailabilityView(DoctorAuditMixin, generics.GenericAPIView):
+    """One clinic day of a doctor: working hours, busy times (whose, never said), free times, and how many of
+    the daily limit remain."""
+
+    serializer_class = AvailabilitySerializer
+    pagination_class = None
+    filter_backends = []
+
+    def audit_ids(self, response):
+        return self.url_ids(), []
+
+    @extend_schema(parameters=[AvailabilityQuerySerializer])
+    def get(self, request, pk):
+        query = AvailabilityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        day = query.validated_data["date"]
+        doctor = get_object_or_404(Doctor, pk=pk)
+        zone = settings.CLINIC_TIME_ZONE
+        bounds = day_bounds(day, zone)
+        hours = doctor_working_intervals(doctor, day, zone)
+        hours = [bounds] if hours is None else hours
+        appointments = list(
+            doctor.appointments.exclude(status=AppointmentStatus.CANCELLED)
+            .filter(start__lt=bounds.end, end__gt=bounds.start)
+            .values_list("start", "end", "status", "overbooked")
+        )
+        busy = merge(Interval(start, end) for start, end, status, _ in appointments if status in TIME_HOLDING_STATUSES)
+        booked = sum(1 for start, _, _, overbooked in appointments if bounds.start <= start and not overbooked)
+        remaining = max(0, doctor.max_appointments_per_day - booked)
+        free = clip(subtract(hours, busy), not_before=timezone.now()) if remaining else []
+        body = {
+            "doctor": doctor.pk,
+            "date": day,
+            "time_zone": zone.key,
+            "max_appointments_per_day": doctor.max_appointments_per_day,
+            "booked": booked,
+            "remaining": remaining,
+            "working_hours": [interval._asdict() for interval in hours],
+            "busy": [interval._asdict() for interval in busy],
+            "free": [interval._asdict() for interval in free],
+        }
+        return Response(AvailabilitySerializer(body).data)
 
 
 class DoctorHistoryView(DoctorAuditMixin, HistoryListView):

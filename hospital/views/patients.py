@@ -4,12 +4,13 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import generics, permissions, status
-from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework import generics, permissions
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from hospital.audit import AuditedView
 from hospital.conditional import ConditionalRecordMixin, etag_for
+from hospital.exceptions import Conflict
 from hospital.filters import PatientFilter
 from hospital.history import HistoryListView
 from hospital.idempotency import IdempotentCreateMixin
@@ -21,11 +22,7 @@ from hospital.serializers import (
     PatientSerializer,
     PatientVersionSerializer,
 )
-
-
-class Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
+from hospital.services import cancel_future_appointments
 
 
 def patient_for_records(request, pk) -> Patient:
@@ -86,6 +83,8 @@ class PatientDetailView(PatientAuditMixin, ConditionalRecordMixin, generics.Retr
         instance.deleted_at = timezone.now()
         instance.deleted_by = self.request.user
         instance.save()
+        # Its future bookings are cancelled (each change in the appointment's history); a restore keeps them so.
+        cancel_future_appointments(patient=instance, now=instance.deleted_at)
 
 
 class PatientRestoreView(PatientAuditMixin, generics.GenericAPIView):
