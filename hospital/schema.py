@@ -42,7 +42,7 @@ class ApiAutoSchema(AutoSchema):
         view_permissions = self.view.get_permissions()
         public = all(isinstance(permission, permissions.AllowAny) for permission in view_permissions)
         responses = {}
-        if self.method in WRITE_METHODS or self._is_list_view():
+        if self.method in WRITE_METHODS or self._is_list_view() or getattr(self.view, "validates_query", False):
             responses["400"] = OpenApiResponse(VALIDATION_ERROR_SCHEMA, description="Invalid input.")
         # Token endpoints are public but answer 401 for a bad credential; they send a challenge header.
         if not public or self.view.get_authenticate_header(self.view.request):

@@ -2,9 +2,8 @@
 
 import re
 import threading
-from urllib.parse import parse_qs, urlsplit
-
 from contextlib import contextmanager
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from django.conf import settings

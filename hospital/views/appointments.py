@@ -1,12 +1,13 @@
 """Appointments: list, book, read, reschedule and change status. Never deleted: cancelled instead."""
 
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics
 
 from hospital.access import patient_scope
 from hospital.audit import AuditedView
 from hospital.conditional import ConditionalRecordMixin
-from hospital.filters import AppointmentFilter
+from hospital.filters import AppointmentFilter, StrictOrderingFilter
 from hospital.idempotency import IdempotentCreateMixin
 from hospital.models import Appointment, AuditAction, AuditResource
 from hospital.serializers import (
@@ -59,7 +60,9 @@ class AppointmentListCreateView(AppointmentAuditMixin, IdempotentCreateMixin, ge
     """Appointments of the patients the caller sees, by start time; and booking one."""
 
     filterset_class = AppointmentFilter
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     ordering_fields = ["start", "created_at"]
+    schema_error_responses = {"POST": {"403": "`overbook: true` is for staff and the front desk only."}}
     ordering = ["start"]
 
     def get_queryset(self):
@@ -91,6 +94,7 @@ class AppointmentDetailView(AppointmentAuditMixin, ConditionalRecordMixin, gener
     appointments are cancelled, never erased."""
 
     http_method_names = ["get", "patch", "head", "options"]
+    schema_error_responses = {"PATCH": {"403": "`overbook: true` is for staff and the front desk only."}}
 
     def get_queryset(self):
         return visible_appointments(self.request.user)

@@ -58,6 +58,9 @@ class DoctorDetailView(DoctorAuditMixin, ConditionalRecordMixin, generics.Retrie
     queryset = Doctor.objects.all()
     serializer_class = DoctorSerializer
     permission_classes = [permissions.IsAuthenticated, IsCreatorOrStaffForWrites]
+    schema_error_responses = {
+        "DELETE": {"409": "The doctor has future booked appointments, or appointment records (which are kept)."}
+    }
     unassigned_patient_ids: list[int] = []
 
     def perform_destroy(self, instance):
@@ -85,6 +88,12 @@ class DoctorWorkingHoursView(DoctorAuditMixin, generics.GenericAPIView):
     serializer_class = WorkingHoursRangeSerializer
     pagination_class = None
     filter_backends = []
+    schema_error_responses = {
+        "PUT": {
+            "403": "Only staff, the doctor's creator (and, with roles, the front desk and "
+            "the clinician linked to the doctor) set its hours."
+        }
+    }
 
     def audit_ids(self, response):
         return self.url_ids(), []
@@ -121,6 +130,7 @@ class DoctorAvailabilityView(DoctorAuditMixin, generics.GenericAPIView):
     serializer_class = AvailabilitySerializer
     pagination_class = None
     filter_backends = []
+    validates_query = True
 
     def audit_ids(self, response):
         return self.url_ids(), []
