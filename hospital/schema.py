@@ -25,6 +25,15 @@ VALIDATION_ERROR_SCHEMA = {
     "additionalProperties": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
 }
 
+# A body that is a list (a whole week of working hours) is answered item by item: a list of such objects.
+VALIDATION_ERROR_LIST_SCHEMA = {
+    "description": (
+        "As for any body, or, for a list body, one object per item (empty for a valid item), e.g. "
+        '[{}, {"end": ["Use HH:MM, e.g. 09:30."]}].'
+    ),
+    "oneOf": [VALIDATION_ERROR_SCHEMA, {"type": "array", "items": VALIDATION_ERROR_SCHEMA}],
+}
+
 WRITE_METHODS = {"POST", "PUT", "PATCH"}
 
 
@@ -43,7 +52,8 @@ class ApiAutoSchema(AutoSchema):
         public = all(isinstance(permission, permissions.AllowAny) for permission in view_permissions)
         responses = {}
         if self.method in WRITE_METHODS or self._is_list_view() or getattr(self.view, "validates_query", False):
-            responses["400"] = OpenApiResponse(VALIDATION_ERROR_SCHEMA, description="Invalid input.")
+            validation_error = getattr(self.view, "validation_error_schema", VALIDATION_ERROR_SCHEMA)
+            responses["400"] = OpenApiResponse(validation_error, description="Invalid input.")
         # Token endpoints are public but answer 401 for a bad credential; they send a challenge header.
         if not public or self.view.get_authenticate_header(self.view.request):
             responses["401"] = error("Missing, invalid or expired credentials.")

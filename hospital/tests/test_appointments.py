@@ -620,6 +620,14 @@ class WorkingHoursTests(AppointmentTestCase):
                 self.assertEqual(response.status_code, status.HTTP_400_BAD_REQUEST, response.content)
         self.assertEqual(self.client.get(self.url()).json(), kept)
 
+    def test_options_describes_the_route_without_changing_anything(self):
+        week = [{"weekday": 0, "start": "0", "end": "0"}]
+        for url in (self.url(), reverse("doctor-availability", args=[self.doctor.pk])):
+            with self.subTest(url=url):
+                response = self.client.options(url, week, format="json")
+                self.assertEqual(response.status_code, status.HTTP_200_OK)
+        self.assertEqual(self.client.get(self.url()).json(), [])
+
     def test_only_those_who_may_change_the_doctor_set_its_hours(self):
         week = [{"weekday": 0, "start": "09:00", "end": "12:00"}]
         self.assertEqual(factories.client_for(self.other).put(self.url(), week, format="json").status_code, 403)

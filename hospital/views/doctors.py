@@ -18,6 +18,7 @@ from hospital.idempotency import IdempotentCreateMixin
 from hospital.models import TIME_HOLDING_STATUSES, AppointmentStatus, AuditAction, AuditResource, Doctor
 from hospital.permissions import IsCreatorOrStaffForWrites
 from hospital.scheduling import Interval, clip, day_bounds, merge, subtract
+from hospital.schema import VALIDATION_ERROR_LIST_SCHEMA
 from hospital.serializers import (
     AvailabilityQuerySerializer,
     AvailabilitySerializer,
@@ -85,9 +86,11 @@ class DoctorWorkingHoursView(DoctorAuditMixin, generics.GenericAPIView):
     """The doctor's working week in the clinic's wall-clock time: read by anyone signed in; replaced whole (PUT) by
     those who may change the doctor."""
 
+    queryset = Doctor.objects.all()
     serializer_class = WorkingHoursRangeSerializer
     pagination_class = None
     filter_backends = []
+    validation_error_schema = VALIDATION_ERROR_LIST_SCHEMA
     schema_error_responses = {
         "PUT": {
             "403": "Only staff, the doctor's creator (and, with roles, the front desk and "
@@ -97,9 +100,6 @@ class DoctorWorkingHoursView(DoctorAuditMixin, generics.GenericAPIView):
 
     def audit_ids(self, response):
         return self.url_ids(), []
-
-    def get_doctor(self) -> Doctor:
-        return get_object_or_404(Doctor, pk=self.kwargs["pk"])
 
     @extend_schema(responses={200: WorkingHoursRangeSerializer(many=True)})
     def get(self, request, pk):
@@ -113,7 +113,7 @@ class DoctorWorkingHoursView(DoctorAuditMixin, generics.GenericAPIView):
         responses={200: WorkingHoursRangeSerializer(many=True)},
     )
     def put(self, request, pk):
-        doctor = self.get_doctor()
+        doctor = self.get_object()
         if not may_change_doctor(request.user, doctor):
             raise PermissionDenied("Only those who may change this doctor may set its working hours.")
         week = WorkingWeekSerializer(data=request.data)
@@ -127,6 +127,7 @@ class DoctorAvailabilityView(DoctorAuditMixin, generics.GenericAPIView):
     """One clinic day of a doctor: working hours, busy times (whose, never said), free times, and how many of
     the daily limit remain."""
 
+    queryset = Doctor.objects.all()
     serializer_class = AvailabilitySerializer
     pagination_class = None
     filter_backends = []
@@ -140,7 +141,7 @@ class DoctorAvailabilityView(DoctorAuditMixin, generics.GenericAPIView):
         query = AvailabilityQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         day = query.validated_data["date"]
-        doctor = get_object_or_404(Doctor, pk=pk)
+        doctor = self.get_object()
         zone = settings.CLINIC_TIME_ZONE
         bounds = day_bounds(day, zone)
         hours = doctor_working_intervals(doctor, day, zone)
