@@ -103,7 +103,7 @@ class DoctorWorkingHoursView(DoctorAuditMixin, generics.GenericAPIView):
 
     @extend_schema(responses={200: WorkingHoursRangeSerializer(many=True)})
     def get(self, request, pk):
-        doctor = self.get_doctor()
+        doctor = self.get_object()
         return Response(
             WorkingHoursRangeSerializer(doctor.working_hours.order_by("weekday", "start_minute"), many=True).data
         )
