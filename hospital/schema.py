@@ -25,13 +25,20 @@ VALIDATION_ERROR_SCHEMA = {
     "additionalProperties": {"oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string"}]},
 }
 
-# A body that is a list (a whole week of working hours) is answered item by item: a list of such objects.
+# A body that is a list (a whole week of working hours) is answered by item: the item's index mapped to its
+# field errors, beside "non_field_errors" for the list as a whole.
 VALIDATION_ERROR_LIST_SCHEMA = {
+    "type": "object",
     "description": (
-        "As for any body, or, for a list body, one object per item (empty for a valid item), e.g. "
-        '[{}, {"end": ["Use HH:MM, e.g. 09:30."]}].'
+        'Errors of the whole list in "non_field_errors"; those of one item under its index, e.g. '
+        '{"1": {"end": ["Use HH:MM, e.g. 09:30."]}}.'
     ),
-    "oneOf": [VALIDATION_ERROR_SCHEMA, {"type": "array", "items": VALIDATION_ERROR_SCHEMA}],
+    "additionalProperties": {
+        "oneOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+        ]
+    },
 }
 
 WRITE_METHODS = {"POST", "PUT", "PATCH"}

@@ -191,7 +191,9 @@ class WorkingWeekSerializer(serializers.ListSerializer):
     """The whole week at once: what a PUT sends replaces every range. Overlaps within a weekday are refused."""
 
     child = WorkingHoursRangeSerializer()
-    max_length = MAX_WORKING_RANGES
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, max_length=MAX_WORKING_RANGES, **kwargs)
 
     def validate(self, ranges):
         by_day: dict[int, list[tuple[int, int]]] = {}

@@ -612,12 +612,16 @@ class WorkingHoursTests(AppointmentTestCase):
             [{"weekday": 0, "start": "24:00", "end": "24:00"}],
             [{"weekday": 0, "start": "09:00"}],
             {"weekday": 0, "start": "09:00", "end": "12:00"},
-            [{"weekday": 0, "start": "09:00", "end": "12:00"}] * 71,
+            [{"weekday": n % 7, "start": f"{n // 7:02d}:00", "end": f"{n // 7:02d}:30"} for n in range(71)],
         ]
         for week in bad:
             with self.subTest(week=str(week)[:80]):
                 response = self.client.put(self.url(), week, format="json")
                 self.assertEqual(response.status_code, status.HTTP_400_BAD_REQUEST, response.content)
+                self.assertIsInstance(response.json(), dict)
+        ten_a_day = [{"weekday": n % 7, "start": f"{n // 7:02d}:00", "end": f"{n // 7:02d}:30"} for n in range(70)]
+        self.assertEqual(len(self.client.put(self.url(), ten_a_day, format="json").json()), 70)
+        self.client.put(self.url(), kept, format="json")
         self.assertEqual(self.client.get(self.url()).json(), kept)
 
     def test_options_describes_the_route_without_changing_anything(self):
