@@ -31,12 +31,13 @@ VALIDATION_ERROR_LIST_SCHEMA = {
     "type": "object",
     "description": (
         'Errors of the whole list in "non_field_errors"; those of one item under its index, e.g. '
-        '{"1": {"end": ["Use HH:MM, e.g. 09:30."]}}.'
+        '{"1": {"end": ["Use HH:MM, e.g. 09:30."]}}; a body that is not valid JSON gives {"detail": "..."}.'
     ),
     "additionalProperties": {
         "oneOf": [
             {"type": "array", "items": {"type": "string"}},
             {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            {"type": "string"},
         ]
     },
 }
