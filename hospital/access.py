@@ -4,7 +4,7 @@ appointments) is visible exactly when its patient is."""
 
 from django.db.models import Q, QuerySet
 
-from hospital.models import Patient
+from hospital.models import Patient, PatientDoctorMapping
 
 
 def patient_scope(user, *, via: str = "") -> Q:
@@ -19,14 +19,20 @@ def patient_scope(user, *, via: str = "") -> Q:
 
 
 def visible_patients(user, *, deleted: bool | None = False) -> QuerySet[Patient]:
-    """`deleted`: False, live patients; True, deleted ones; None, both. Deleted patients are for staff only."""
+    """`deleted`: False, live patients; True, deleted ones; None, both. Deleted patients are for staff only: for
+    anyone else True finds nothing and None the live ones."""
     if not user.is_authenticated:
         return Patient.objects.none()
-    if deleted is False:
-        return Patient.objects.filter(patient_scope(user))
     if not user.is_staff:
-        return Patient.objects.none()
-    return Patient.objects.all() if deleted is None else Patient.objects.filter(deleted_at__isnull=False)
+        return Patient.objects.none() if deleted else Patient.objects.filter(patient_scope(user))
+    if deleted is None:
+        return Patient.objects.all()
+    return Patient.objects.filter(deleted_at__isnull=not deleted)
+
+
+def visible_mappings(user) -> QuerySet[PatientDoctorMapping]:
+    """The assignments of the live patients `user` sees."""
+    return PatientDoctorMapping.objects.filter(patient_scope(user, via="patient__"))
 
 
 def may_overbook(user) -> bool:

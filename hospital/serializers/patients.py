@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from hospital.access import visible_patients
 from hospital.fields import StrictModelSerializer
 from hospital.models import AuditEvent, AuditResource, Patient
 from hospital.serializers.common import VersionSerializer
@@ -69,4 +70,4 @@ class VisiblePatientField(serializers.PrimaryKeyRelatedField):
     """A patient id the caller may see; any other id reads as "does not exist", revealing nothing."""
 
     def get_queryset(self):
-        return Patient.objects.visible_to(self.context["request"].user)
+        return visible_patients(self.context["request"].user)

@@ -5,10 +5,11 @@ from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics
 from rest_framework.response import Response
 
+from hospital.access import visible_mappings, visible_patients
 from hospital.audit import AuditedView
 from hospital.filters import MappingFilter, StrictOrderingFilter
 from hospital.idempotency import IdempotentCreateMixin
-from hospital.models import AuditAction, AuditResource, Doctor, Patient, PatientDoctorMapping
+from hospital.models import AuditAction, AuditResource, Doctor
 from hospital.serializers import (
     MappingCreateSerializer,
     MappingSerializer,
@@ -32,7 +33,7 @@ class MappingListCreateView(AuditedView, IdempotentCreateMixin, generics.ListCre
         return [response.data["id"]], [response.data["patient"]]
 
     def get_queryset(self):
-        return PatientDoctorMapping.objects.visible_to(self.request.user).select_related("patient", "doctor")
+        return visible_mappings(self.request.user).select_related("patient", "doctor")
 
     def get_serializer_class(self):
         return MappingCreateSerializer if self.request.method == "POST" else MappingSerializer
@@ -52,7 +53,7 @@ class PatientDoctorsView(AuditedView, generics.GenericAPIView):
         return [doctor["id"] for doctor in doctors], self.url_ids("patient_id")
 
     def get(self, request, patient_id):
-        patient = get_object_or_404(Patient.objects.visible_to(request.user), pk=patient_id)
+        patient = get_object_or_404(visible_patients(request.user), pk=patient_id)
         doctors = Doctor.objects.filter(patient_mappings__patient=patient).order_by("patient_mappings__id")
         serializer = self.get_serializer({"id": patient.id, "full_name": patient.full_name, "doctors": doctors})
         return Response(serializer.data)
@@ -66,7 +67,7 @@ class MappingDeleteView(AuditedView, generics.DestroyAPIView):
     deleted_patient_ids = ()
 
     def get_queryset(self):
-        return PatientDoctorMapping.objects.visible_to(self.request.user)
+        return visible_mappings(self.request.user)
 
     def perform_destroy(self, instance):
         self.deleted_patient_ids = [instance.patient_id]

@@ -8,6 +8,7 @@ from rest_framework import generics, permissions
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from hospital.access import visible_patients
 from hospital.audit import AuditedView
 from hospital.conditional import ConditionalRecordMixin, etag_for
 from hospital.exceptions import Conflict
@@ -27,7 +28,7 @@ from hospital.services import cancel_future_appointments
 
 def patient_for_records(request, pk) -> Patient:
     """A patient whose history or access log the caller may read: their own; any, deleted too, for staff."""
-    return get_object_or_404(Patient.objects.visible_to(request.user, deleted=None), pk=pk)
+    return get_object_or_404(visible_patients(request.user, deleted=None), pk=pk)
 
 
 class PatientAuditMixin(AuditedView):
@@ -62,7 +63,7 @@ class PatientListCreateView(PatientAuditMixin, IdempotentCreateMixin, generics.L
             deleted = params.validated_data["deleted"]
             if deleted and not self.request.user.is_staff:
                 raise PermissionDenied("Only staff may list deleted patients.")
-        return Patient.objects.visible_to(self.request.user, deleted=deleted)
+        return visible_patients(self.request.user, deleted=deleted)
 
     def perform_create(self, serializer):
         serializer.save(created_by=self.request.user)
@@ -77,7 +78,7 @@ class PatientDetailView(PatientAuditMixin, ConditionalRecordMixin, generics.Retr
     serializer_class = PatientSerializer
 
     def get_queryset(self):
-        return Patient.objects.visible_to(self.request.user)
+        return visible_patients(self.request.user)
 
     def perform_destroy(self, instance):
         instance.deleted_at = timezone.now()
@@ -102,7 +103,7 @@ class PatientRestoreView(PatientAuditMixin, generics.GenericAPIView):
         },
     )
     def post(self, request, pk):
-        patient = get_object_or_404(Patient.objects.visible_to(request.user, deleted=None).select_for_update(), pk=pk)
+        patient = get_object_or_404(visible_patients(request.user, deleted=None).select_for_update(), pk=pk)
         if not patient.is_deleted:
             raise Conflict("This patient is not deleted.")
         patient.deleted_at = None
