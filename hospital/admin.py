@@ -3,6 +3,7 @@ marked and hidden by default, history names soft deletes and restores, and token
 
 from functools import partial
 
+from axes.models import AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.utils.html import format_html
@@ -219,6 +220,10 @@ class RevocationRecordAdmin(admin.ModelAdmin):
 
 admin.site.unregister(OutstandingToken)
 admin.site.unregister(BlacklistedToken)
+# Axes' logs of successful logins and of every failure are off (the audit trail has them): no empty pages.
+# Its access attempts stay: deleting one there lifts a lockout.
+admin.site.unregister(AccessLog)
+admin.site.unregister(AccessFailureLog)
 
 
 @admin.register(OutstandingToken)

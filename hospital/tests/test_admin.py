@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import F
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import status
@@ -154,6 +154,20 @@ class LoginLockoutTests(AdminTestCase):
 
         self.assertRedirects(response, INDEX_URL)
         self.assert_logged_in()
+
+    def test_another_administrator_lifts_a_lockout_by_deleting_its_attempts_in_the_admin(self):
+        for n in range(5):
+            self.admin_login("head.nurse", f"wrong-{n}")
+        colleague = Client()
+        colleague.force_login(User.objects.create_superuser("ward.manager", "ward.manager@example.com", "x"))
+
+        attempts = colleague.get(reverse("admin:axes_accessattempt_changelist"))
+        [attempt] = attempts.context["cl"].result_list
+        colleague.post(reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"})
+
+        self.assertEqual(attempt.username, "head.nurse")
+        self.assertNotContains(attempts, "wrong-")  # attempted passwords are not kept
+        self.assertRedirects(self.admin_login("head.nurse"), INDEX_URL)
 
     def test_fewer_failures_than_the_limit_do_not_lock_and_a_success_clears_them(self):
         for n in range(4):
