@@ -279,7 +279,8 @@ AXES_CLIENT_STR_CALLABLE = "hospital.admin_security.anonymous_client_str"
 AXES_VERBOSE = False
 # Successful logins are in the audit trail; axes' own log of them (with usernames) is not kept.
 AXES_DISABLE_ACCESS_LOG = True
-AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password"]
+# Masked in what axes stores of a failed login's form (its access attempts page shows it).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "csrfmiddlewaretoken"]
 
 # Admin sessions (HIPAA 164.312(a)(2)(iii), automatic logoff): a session ends after ADMIN_SESSION_IDLE_MINUTES
 # without an admin request and ADMIN_SESSION_MAX_HOURS after login, whatever the activity, and when the

@@ -12,7 +12,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from hospital.admin_audit import READ_METHODS, AuditedModelAdmin
+from hospital.admin_audit import READ_METHODS, AuditedModelAdmin, object_pk
 from hospital.history import change_kind
 from hospital.models import AuditAction, AuditEvent, AuditResource, Doctor, Patient, PatientDoctorMapping, User
 
@@ -77,7 +77,7 @@ class HospitalUserAdmin(AuditedModelAdmin, UserAdmin):
         response = super().user_change_password(request, id, form_url)
         if request.method == "POST":
             outcome = 200 if response.status_code == 302 else 400
-            self.audit(request, AuditAction.UPDATE, [int(id)], [], outcome)
+            self.audit(request, AuditAction.UPDATE, [object_pk(id)], [], outcome)
         return response
 
 

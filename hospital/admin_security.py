@@ -70,7 +70,8 @@ class AdminSessionLimitsMiddleware:
     each admin request restarts the clock) and ADMIN_SESSION_MAX_AGE after login, however active.
 
     Only admin pages count as activity: the API authenticates with tokens and never touches the session.
-    A session is timed from the first admin response that finds it logged in (the login's own response).
+    The admin's login starts the clock (hospital.admin_site); a session logged in some other way is timed
+    from the first admin response that finds it logged in.
     """
 
     def __init__(self, get_response):

@@ -36,7 +36,7 @@ def form_data(response) -> dict:
     """The POST body a browser would send back from an admin change page, as the page filled it in."""
     data = {}
     forms = [response.context["adminform"].form]
-    for inline in response.context["inline_admin_formsets"]:
+    for inline in response.context.get("inline_admin_formsets", []):
         management = inline.formset.management_form
         data.update({management.add_prefix(name): value for name, value in management.initial.items()})
         forms += inline.formset.forms
@@ -166,7 +166,7 @@ class LoginLockoutTests(AdminTestCase):
         colleague.post(reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"})
 
         self.assertEqual(attempt.username, "head.nurse")
-        self.assertNotContains(attempts, "wrong-")  # attempted passwords are not kept
+        self.assertNotIn("wrong-", attempt.post_data)  # attempted passwords are not kept
         self.assertRedirects(self.admin_login("head.nurse"), INDEX_URL)
 
     def test_fewer_failures_than_the_limit_do_not_lock_and_a_success_clears_them(self):
@@ -461,14 +461,51 @@ class RecordAuditTests(AdminTestCase):
         self.assert_event(read, self.staff_id, "read", "user", [pk], [], 200)
         self.assert_event(changed, self.staff_id, "update", "user", [pk], [], 200)
 
-    def test_a_refused_page_is_recorded_as_403(self):
+    def test_a_refused_page_or_save_is_recorded_as_403(self):
         clerk = factories.make_user(is_staff=True)  # staff, without any model permission
         self.client.force_login(clerk)
+        url = admin_url("patient", "change", self.patient.pk)
 
-        response, event = self.one_event(lambda: self.client.get(admin_url("patient", "change", self.patient.pk)))
+        response, event = self.one_event(lambda: self.client.get(url))
+        save, refused = self.one_event(lambda: self.client.post(url, {"firstname": "Changed"}))
+        _response, listing = self.one_event(lambda: self.client.get(admin_url("patient", "changelist")))
 
-        self.assertEqual(response.status_code, status.HTTP_403_FORBIDDEN)
+        self.assertEqual((response.status_code, save.status_code), (403, 403))
         self.assert_event(event, clerk.pk, "read", "patient", [self.patient.pk], [], 403)
+        self.assert_event(refused, clerk.pk, "update", "patient", [self.patient.pk], [], 403)
+        self.assert_event(listing, clerk.pk, "list", "patient", [], [], 403)
+
+    def test_a_changelist_refusing_its_parameters_is_a_recorded_400(self):
+        response, event = self.one_event(lambda: self.client.get(admin_url("patient", "changelist"), {"age__gt": "x"}))
+
+        self.assertEqual(response.status_code, status.HTTP_302_FOUND)
+        self.assert_event(event, self.staff_id, "list", "patient", [], [], 400)
+
+    def test_reverting_a_patient_to_an_earlier_version_is_an_update(self):
+        pk = self.patient.pk
+        first = self.patient.history.earliest()
+        self.client.post(
+            admin_url("patient", "change", pk),
+            {**form_data(self.client.get(admin_url("patient", "change", pk))), "age": "77"},
+        )
+        url = admin_url("patient", "simple_history", pk, first.history_id)
+        version = form_data(self.client.get(url))
+
+        response, event = self.one_event(lambda: self.client.post(url, version))
+
+        self.assertEqual(response.status_code, status.HTTP_302_FOUND)
+        self.patient.refresh_from_db()
+        self.assertEqual(self.patient.age, first.age)
+        self.assert_event(event, self.staff_id, "update", "patient", [pk], [pk], 200)
+
+    def test_a_deletion_that_the_data_prevents_is_a_recorded_409(self):
+        url = reverse("admin:hospital_user_delete", args=[self.owner.pk])  # the owner's patients are protected
+
+        response, event = self.one_event(lambda: self.client.post(url, {"post": "yes"}))
+
+        self.assertContains(response, "Cannot delete")
+        self.assertTrue(User.objects.filter(pk=self.owner.pk).exists())
+        self.assert_event(event, self.staff_id, "delete", "user", [self.owner.pk], [], 409)
 
     def test_the_patients_access_log_in_the_api_shows_what_staff_did_in_the_admin(self):
         pk = self.patient.pk
@@ -707,6 +744,17 @@ class SessionLimitTests(AdminTestCase):
         self.assertEqual(answers, {200})
         self.assertEqual(over, 302)
         self.assertEqual(self.index_at(timedelta(hours=12, minutes=11)), 302)
+
+    def test_logging_in_again_restarts_the_twelve_hours(self):
+        self.client.logout()
+        with mock.patch("django.utils.timezone.now", return_value=self.start):
+            self.assertRedirects(self.admin_login("head.nurse"), INDEX_URL)
+        for minutes in range(20, 11 * 60 + 50, 20):
+            self.index_at(timedelta(minutes=minutes))
+        with mock.patch("django.utils.timezone.now", return_value=self.start + timedelta(hours=11, minutes=55)):
+            self.assertRedirects(self.admin_login("head.nurse"), INDEX_URL)
+
+        self.assertEqual(self.index_at(timedelta(hours=12, minutes=10)), 200)
 
     def test_the_api_does_not_keep_an_admin_session_alive(self):
         self.index_at(timedelta(0))
