@@ -150,8 +150,8 @@ class PatientAdmin(CreatedByAdmin):
         if obj is not None and obj.is_deleted:
             self.message_user(
                 request,
-                "This patient is deleted: the API answers 404 for it. Staff can restore it with "
-                "POST /api/patients/<id>/restore/.",
+                f"This patient is deleted: the API answers 404 for it. Staff can restore it with "
+                f"POST /api/patients/{obj.pk}/restore/.",
                 messages.WARNING,
             )
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
