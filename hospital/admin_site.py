@@ -6,8 +6,10 @@ from django.contrib import admin
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.db import transaction
 from django.http import HttpResponseRedirect
+from django.utils import timezone
 
 from hospital.admin_audit import AuditedModelAdmin
+from hospital.admin_security import SESSION_STARTED_KEY
 from hospital.audit import record_audit_event
 from hospital.models import AuditAction, AuditResource
 
@@ -33,6 +35,8 @@ class HospitalAdminSite(admin.AdminSite):
             logged_in = isinstance(response, HttpResponseRedirect) and request.user.is_authenticated
             if logged_in:
                 outcome = LOGIN_SUCCEEDED
+                # A new login restarts the session's absolute limit (hospital.admin_security).
+                request.session[SESSION_STARTED_KEY] = timezone.now().timestamp()
             elif getattr(request, "axes_locked_out", False):
                 outcome = LOGIN_LOCKED_OUT
             else:
