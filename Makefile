@@ -10,6 +10,7 @@ run: $(INSTALLED)  ## Serve the API with gunicorn on $HOST:$PORT (default 127.0.
 	@$(PY) scripts/dev.py serve
 
 test: $(INSTALLED)  ## The whole suite under coverage, lint, migration and deploy checks
+	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)  # the browser test's browser
 	@$(PY) scripts/dev.py run -- $(MAKE) --no-print-directory checks
 
 fuzz: $(INSTALLED)  ## Schemathesis against the API's own OpenAPI schema, in-process, on a throwaway database

@@ -48,7 +48,8 @@ def read_secret_key() -> str:
 SECRET_KEY = read_secret_key()
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin with this project's site (hospital.admin_site.HospitalAdminSite).
+    "hospital.apps.HospitalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
+    "axes",
     "django_filters",
     "simple_history",
     "drf_spectacular",
@@ -78,8 +80,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Admin sessions end after ADMIN_SESSION_IDLE_MINUTES idle and ADMIN_SESSION_MAX_HOURS in all.
+    "hospital.admin_security.AdminSessionLimitsMiddleware",
     # Lets history records name the user who made each change.
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Turns an admin login lockout (django-axes) into its 429 page.
+    "axes.middleware.AxesMiddleware",
     # Innermost, so that its early answers (413) still get every header the others add.
     "hospital.middleware.ApiGuardMiddleware",
 ]
@@ -146,6 +152,11 @@ DATABASES["default"]["OPTIONS"]["options"] = " ".join(
 )
 
 AUTH_USER_MODEL = "hospital.User"
+# django-axes first: it refuses admin logins of a locked-out account or address before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -275,6 +286,36 @@ CORS_ALLOW_HEADERS = [
 ]
 CORS_EXPOSE_HEADERS = ["etag", "link", "x-total-count", "x-request-id", "retry-after", "idempotent-replayed"]
 
+# Admin logins (django-axes): after ADMIN_LOGIN_FAILURE_LIMIT failures within ADMIN_LOGIN_COOLOFF_MINUTES, an
+# account, and separately a client address, is locked out of the admin for that long (429). Attempts live in
+# the database (shared by every worker and host, kept across restarts). The API's login is not axes' business:
+# it keeps its own throttle (hospital.admin_security.AdminOnlyAxesHandler ignores it).
+AXES_ENABLED = True
+AXES_HANDLER = "hospital.admin_security.AdminOnlyAxesHandler"
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, min_value=1, max_value=100)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("ADMIN_LOGIN_COOLOFF_MINUTES", 15, min_value=1, max_value=1440))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# The same client address as the audit trail and DRF's throttles: X-Forwarded-For only from NUM_PROXIES proxies.
+AXES_CLIENT_IP_CALLABLE = "hospital.audit.client_ip"
+AXES_USERNAME_CALLABLE = "hospital.admin_security.canonical_login_username"
+AXES_LOCKOUT_CALLABLE = "hospital.admin_security.lockout_response"
+# No usernames or addresses in log lines: axes names a client by this string (the line carries the request id).
+AXES_CLIENT_STR_CALLABLE = "hospital.admin_security.anonymous_client_str"
+AXES_VERBOSE = False
+# Successful logins are in the audit trail; axes' own log of them (with usernames) is not kept.
+AXES_DISABLE_ACCESS_LOG = True
+# Masked in what axes stores of a failed login's form (its access attempts page shows it).
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "csrfmiddlewaretoken"]
+
+# Admin sessions (HIPAA 164.312(a)(2)(iii), automatic logoff): a session ends after ADMIN_SESSION_IDLE_MINUTES
+# without an admin request and ADMIN_SESSION_MAX_HOURS after login, whatever the activity, and when the
+# browser closes. The API uses tokens, not sessions.
+SESSION_COOKIE_AGE = 60 * env_int("ADMIN_SESSION_IDLE_MINUTES", 30, min_value=1, max_value=30)
+ADMIN_SESSION_MAX_AGE = timedelta(hours=env_int("ADMIN_SESSION_MAX_HOURS", 12, min_value=1, max_value=12))
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
 # Logs are JSON lines with no patient data, query strings, tokens or bodies (hospital.request_log); the
 # app logs each request itself, so gunicorn's access log is off (gunicorn.conf.py).
 LOGGING = {
@@ -286,5 +327,7 @@ LOGGING = {
     "loggers": {
         # 4xx responses are the client's business and are answered in JSON; keep the log for faults.
         "django.request": {"level": "ERROR"},
+        # Every admin login attempt and lockout is in the audit trail (401, 429); axes' own lines repeat them.
+        "axes": {"level": "ERROR"},
     },
 }

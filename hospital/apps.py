@@ -1,7 +1,15 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class HospitalConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "hospital"
     verbose_name = "Hospital"
+
+
+class HospitalAdminConfig(admin_apps.AdminConfig):
+    """Django's admin, with this project's site as `admin.site` (so third-party apps register on it too)."""
+
+    default = False  # named explicitly in INSTALLED_APPS; HospitalConfig stays the app's default
+    default_site = "hospital.admin_site.HospitalAdminSite"

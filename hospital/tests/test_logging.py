@@ -3,11 +3,12 @@
 import json
 import logging
 
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import reverse
 from rest_framework import status
 from rest_framework.test import APIClient
 
+from hospital.models import User
 from hospital.request_log import JsonFormatter
 from hospital.tests import factories
 from hospital.tests.base import ApiTestCase
@@ -208,3 +209,35 @@ class WalkthroughLogPrivacyTests(ApiTestCase):
         routes = {entry["route"] for entry in logs.requests()}
         self.assertIn("api/patients/<int:pk>/", routes)
         self.assertTrue(all("?" not in route for route in routes))
+
+    @override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+    def test_the_logs_of_an_admin_session_and_a_lockout_hold_no_username_address_password_or_patient_data(self):
+        password = "Correct-Horse-Battery-Staple-88"
+        staff = User.objects.create_superuser("walkthrough.administrator", "administrator@clinic.example", password)
+        patient = factories.make_patient(
+            staff, firstname="Philippa", lastname="Quarrington", email="philippa.quarrington@mail.example"
+        )
+        secrets = [password, "wrong-Password-2", "guess-Password-3", "walkthrough.intruder", "127.0.0.1"]
+        secrets += [staff.username, staff.email, patient.firstname, patient.lastname, patient.email]
+        client = Client()
+        login = reverse("admin:login")
+
+        with CapturedLogs() as logs:
+            client.post(login, {"username": staff.username, "password": "wrong-Password-2"})
+            self.assertEqual(client.post(login, {"username": staff.username, "password": password}).status_code, 302)
+            client.get(reverse("admin:hospital_patient_changelist"), {"q": patient.lastname})
+            client.get(reverse("admin:hospital_patient_change", args=[patient.pk]))
+            client.get(reverse("admin:hospital_patient_history", args=[patient.pk]))
+            client.post(reverse("admin:logout"))
+            answers = [
+                client.post(login, {"username": "walkthrough.intruder", "password": "guess-Password-3"}).status_code
+                for _ in range(6)
+            ]
+
+        self.assertEqual(answers[-1], status.HTTP_429_TOO_MANY_REQUESTS)
+        self.assertEqual(len(logs.requests()), 12)
+        everything = "\n".join(logs.lines).lower()
+        for secret in secrets:
+            with self.subTest(secret=secret):
+                self.assertNotIn(secret.lower(), everything)
+        self.assertNotIn("q=", everything)
