@@ -1,11 +1,14 @@
 """The admin's pages for staff: every record page is audited (hospital.admin_audit), deleted patients are
 marked and hidden by default, history names soft deletes and restores, and tokens are never shown."""
 
+from datetime import date, timedelta
 from functools import partial
 
 from axes.models import AccessFailureLog, AccessLog
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.utils import timezone
 from django.utils.html import format_html
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from simple_history.admin import SimpleHistoryAdmin
@@ -14,7 +17,18 @@ from simple_history.template_utils import HistoricalRecordContextHelper
 
 from hospital.admin_audit import READ_METHODS, AuditedModelAdmin, object_pk
 from hospital.history import change_kind
-from hospital.models import AuditAction, AuditEvent, AuditResource, Doctor, Patient, PatientDoctorMapping, User
+from hospital.models import (
+    Appointment,
+    AuditAction,
+    AuditEvent,
+    AuditResource,
+    Doctor,
+    Patient,
+    PatientDoctorMapping,
+    User,
+    WorkingHours,
+)
+from hospital.scheduling import day_bounds
 
 
 class HistoryContextHelper(HistoricalRecordContextHelper):
@@ -157,12 +171,20 @@ class PatientAdmin(CreatedByAdmin):
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
 
+class WorkingHoursInline(admin.TabularInline):
+    """The doctor's week in wall-clock minutes (the database refuses overlapping ranges)."""
+
+    model = WorkingHours
+    extra = 0
+
+
 @admin.register(Doctor)
 class DoctorAdmin(CreatedByAdmin):
     list_display = ["id", "lastname", "firstname", "specialization", "max_appointments_per_day", "gender", "created_by"]
     list_display_links = ["id", "lastname"]
     list_filter = ["specialization", "gender"]
     search_fields = ["firstname", "lastname", "email"]
+    inlines = [WorkingHoursInline]
     audit_resource = AuditResource.DOCTOR
 
     def audit_deleted_patient_ids(self, pks):
@@ -180,6 +202,51 @@ class PatientDoctorMappingAdmin(HistoryAdmin):
     list_select_related = ["patient", "doctor"]
     audit_resource = AuditResource.MAPPING
     audit_patient_field = "patient_id"
+
+
+class ClinicDayFilter(admin.SimpleListFilter):
+    """Appointments starting on one calendar day in the clinic's zone (CLINIC_TIME_ZONE), not in UTC."""
+
+    title = "day (clinic time zone)"
+    parameter_name = "day"
+
+    def lookups(self, request, model_admin):
+        today = timezone.now().astimezone(settings.CLINIC_TIME_ZONE).date()
+        days = [today + timedelta(days=offset) for offset in range(-1, 7)]
+        return [(day.isoformat(), f"{day:%a %d %b}") for day in days]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            day = date.fromisoformat(self.value())
+        except ValueError:
+            return queryset.none()
+        bounds = day_bounds(day, settings.CLINIC_TIME_ZONE)
+        return queryset.filter(start__gte=bounds.start, start__lt=bounds.end)
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(HistoryAdmin):
+    """Read-only: bookings go through the API, whose rules (working hours, every clash listed, the daily limit
+    and who may overbook) the admin's forms would bypass."""
+
+    list_display = ["id", "start", "end", "doctor", "patient", "status", "overbooked", "created_by"]
+    list_filter = [ClinicDayFilter, "status", "overbooked", ("doctor", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["doctor", "patient", "created_by"]
+    search_fields = ["patient__lastname", "doctor__lastname"]
+    ordering = ["start", "id"]
+    audit_resource = AuditResource.APPOINTMENT
+    audit_patient_field = "patient_id"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(AuditEvent)

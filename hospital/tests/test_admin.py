@@ -2,7 +2,7 @@
 limits, and how it shows deleted patients and their history."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 from axes.models import AccessAttempt
@@ -18,7 +18,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from hospital.models import AuditEvent, Doctor, Patient, PatientDoctorMapping, User
 from hospital.tests import factories
-from hospital.tests.base import ApiTestCase, ApiTransactionTestCase
+from hospital.tests.base import ApiTestCase, ApiTransactionTestCase, clinic_time_zone
 from hospital.tests.test_audit import ALLOW_AUDIT_INSERTS, REJECT_AUDIT_INSERTS, execute
 from hospital.tests.test_settings import load_settings
 
@@ -808,3 +808,36 @@ class SettingsTests(ApiTestCase):
         ]:
             with self.subTest(name=name), self.assertRaisesMessage(ImproperlyConfigured, name):
                 load_settings(**self.STRONG, **{name: value})
+
+
+class AppointmentAdminTests(AdminTestCase):
+    """Appointments in the admin: read-only, audited, filtered by the clinic's own days."""
+
+    def setUp(self):
+        super().setUp()
+        self.client.force_login(self.staff)
+        self.enterContext(clinic_time_zone("Europe/Berlin"))
+        # 23:30 in Berlin on June 1st (21:30Z), and 00:30 on June 2nd (22:30Z).
+        self.late = factories.make_appointment(self.patient, self.doctor, datetime(2030, 6, 1, 21, 30, tzinfo=UTC))
+        self.early = factories.make_appointment(self.other, self.doctor, datetime(2030, 6, 1, 22, 30, tzinfo=UTC))
+
+    def listed_ids(self, response) -> list[int]:
+        return [appointment.pk for appointment in response.context["cl"].result_list]
+
+    def test_the_day_filter_takes_days_in_the_clinics_zone(self):
+        june_1 = self.client.get(admin_url("appointment", "changelist"), {"day": "2030-06-01"})
+        june_2 = self.client.get(admin_url("appointment", "changelist"), {"day": "2030-06-02"})
+
+        self.assertEqual((self.listed_ids(june_1), self.listed_ids(june_2)), ([self.late.pk], [self.early.pk]))
+        by_status = self.client.get(admin_url("appointment", "changelist"), {"status__exact": "cancelled"})
+        self.assertEqual(self.listed_ids(by_status), [])
+
+    def test_it_is_read_only_and_every_page_is_audited(self):
+        response, event = self.one_event(lambda: self.client.get(admin_url("appointment", "change", self.late.pk)))
+
+        self.assertEqual(response.status_code, 200)
+        self.assert_event(event, self.staff.pk, "read", "appointment", [self.late.pk], [self.patient.pk], 200)
+        self.assertEqual(self.client.get(admin_url("appointment", "add")).status_code, 403)
+        self.assertEqual(self.client.get(admin_url("appointment", "delete", self.late.pk)).status_code, 403)
+        _response, event = self.one_event(lambda: self.client.get(admin_url("appointment", "changelist")))
+        self.assertEqual((event.action, event.patient_ids), ("list", sorted([self.patient.pk, self.other.pk])))
