@@ -1,7 +1,6 @@
 """Accounts and tokens: register, login, refresh, logout, me."""
 
 from django.contrib.auth.password_validation import validate_password
-from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
@@ -9,8 +8,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from hospital.fields import StrictCharField, StrictModelSerializer
 from hospital.models import User
 from hospital.serializers.common import save_or_field_error
-
-USERNAME_TAKEN = "A user with that username already exists."
+from hospital.usernames import USERNAME_TAKEN, validate_username
 
 
 class RegisterSerializer(StrictModelSerializer):
@@ -20,8 +18,9 @@ class RegisterSerializer(StrictModelSerializer):
         model = User
         fields = ["id", "username", "email", "password"]
         extra_kwargs = {
-            # Uniqueness (regardless of case) is the database's job: see create().
-            "username": {"validators": [UnicodeUsernameValidator()]},
+            # The rules apply to the name as stored (NFKC); surrounding spaces are refused, not trimmed.
+            # Uniqueness of the canonical form (look-alikes included) is the database's job: see create().
+            "username": {"validators": [validate_username], "trim_whitespace": False},
             "email": {"required": True, "allow_blank": False},
         }
 
@@ -39,7 +38,7 @@ class RegisterSerializer(StrictModelSerializer):
             lambda: User.objects.create_user(**validated_data),
             {
                 "hospital_user_username_key": username_taken,
-                "user_username_case_insensitive_unique": username_taken,
+                "user_username_key_unique": username_taken,
             },
         )
 
