@@ -10,10 +10,12 @@ import ipaddress
 
 from django.conf import settings
 from django.db import connection, transaction
+from rest_framework import status
 from rest_framework.mixins import ListModelMixin
 from rest_framework.permissions import SAFE_METHODS
 
 from hospital.models import MAX_ID, AuditAction, AuditResource
+from hospital.throttles import ThrottleBeforePermissionsMixin
 
 # One plain INSERT, without the ORM's model instance and signals: it runs on every request.
 AUDIT_INSERT = """INSERT INTO "hospital_auditevent"
@@ -93,7 +95,7 @@ def record_audit_event(
         )
 
 
-class AuditedView:
+class AuditedView(ThrottleBeforePermissionsMixin):
     """Mixin for API views: records who did what to which records, and how it ended.
 
     Views set `audit_resource`, and `audit_action` when the HTTP method does not say it. The ids default to
@@ -118,6 +120,9 @@ class AuditedView:
         return response
 
     def write_audit_event(self, response) -> None:
+        if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and not self.request.user.is_authenticated:
+            # A throttled anonymous request leaves no row, or the table would grow at the client's rate.
+            return
         resource_ids, patient_ids = self.audit_ids(response)
         actor = self.audit_actor_id
         if actor is None and self.request.user.is_authenticated:

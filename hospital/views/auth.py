@@ -3,7 +3,6 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from hospital.audit import AuditedView
@@ -16,6 +15,7 @@ from hospital.serializers import (
     TokenPairSerializer,
 )
 from hospital.services import redeem_refresh_token, rotate_refresh_token
+from hospital.throttles import AnonymousRateThrottle, ClientScopedRateThrottle
 
 
 class AccountAuditMixin(AuditedView):
@@ -30,22 +30,22 @@ class AccountAuditMixin(AuditedView):
 
 
 class RegisterView(AccountAuditMixin, generics.CreateAPIView):
-    """Create an account. Throttled per client IP."""
+    """Create an account. Throttled per client address."""
 
     serializer_class = RegisterSerializer
     authentication_classes = []
     permission_classes = [permissions.AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [AnonymousRateThrottle, ClientScopedRateThrottle]
     throttle_scope = "register"
 
 
 class LoginView(AccountAuditMixin, generics.GenericAPIView):
-    """Exchange a username and password for an access and a refresh token. Throttled per client IP."""
+    """Exchange a username and password for an access and a refresh token. Throttled per client address."""
 
     serializer_class = LoginSerializer
     authentication_classes = []
     permission_classes = [permissions.AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [AnonymousRateThrottle, ClientScopedRateThrottle]
     throttle_scope = "login"
     audit_action = AuditAction.LOGIN
 
