@@ -308,3 +308,29 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"{self.user_id}: {self.key}"
+
+
+class TokenFamilyRevocation(models.TextChoices):
+    LOGOUT = "logout"
+    REUSE = "reuse", "Rotated refresh token reused"
+
+
+class RevokedTokenFamily(models.Model):
+    """A login session that was ended: every refresh token of it is refused (hospital.tokens, services).
+
+    Ended at logout, or when a refresh token of it was presented after it had been rotated: one of the two
+    holders is not the user (OAuth 2.0 Security BCP, refresh token rotation). Once `expires_at` has passed,
+    every token of the session has expired anyway, and the row may be deleted.
+    """
+
+    family = models.UUIDField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=16, choices=TokenFamilyRevocation.choices)
+    revoked_at = models.DateTimeField(db_default=Now())
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "revoked token families"
+
+    def __str__(self):
+        return f"{self.family} ({self.reason})"

@@ -8,6 +8,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from hospital.fields import StrictCharField, StrictModelSerializer
 from hospital.models import User
 from hospital.serializers.common import save_or_field_error
+from hospital.tokens import SessionRefreshToken
 from hospital.usernames import USERNAME_TAKEN, validate_username
 
 
@@ -44,7 +45,9 @@ class RegisterSerializer(StrictModelSerializer):
 
 
 class LoginSerializer(TokenObtainPairSerializer):
-    """Username and password in, an access and a refresh token out; 401 for any bad credential."""
+    """Username and password in, an access and a refresh token out (a new session); 401 for any bad credential."""
+
+    token_class = SessionRefreshToken
 
     default_error_messages = {"no_active_account": "No active account found with the given credentials."}
 

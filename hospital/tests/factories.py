@@ -3,9 +3,9 @@
 import itertools
 
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from hospital.models import Doctor, Gender, Patient, PatientDoctorMapping, Specialization, User
+from hospital.tokens import SessionRefreshToken
 
 PASSWORD = "a-long-and-unusual-passphrase"
 _sequence = itertools.count(1)
@@ -40,8 +40,8 @@ def make_mapping(patient: Patient, doctor: Doctor) -> PatientDoctorMapping:
 
 
 def client_for(user: User | None) -> APIClient:
-    """An API client sending `user`'s access token (or no credentials for None)."""
+    """An API client sending `user`'s access token, issued as /login/ issues it (or no credentials for None)."""
     client = APIClient()
     if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {SessionRefreshToken.for_user(user).access_token}")
     return client

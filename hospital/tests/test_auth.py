@@ -15,6 +15,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from hospital.models import User
 from hospital.tests import factories
 from hospital.tests.base import ApiTestCase, ApiTransactionTestCase, run_concurrently
+from hospital.tokens import SessionRefreshToken
 
 REGISTER_URL = reverse("register")
 LOGIN_URL = reverse("login")
@@ -33,7 +34,7 @@ def registration(username: str, **fields) -> dict:
 
 def tokens_for(user: User) -> tuple[str, str]:
     """An (access, refresh) pair issued exactly as /login/ issues it."""
-    refresh = RefreshToken.for_user(user)
+    refresh = SessionRefreshToken.for_user(user)
     return str(refresh.access_token), str(refresh)
 
 
@@ -300,6 +301,11 @@ class AccessTokenTests(ApiTestCase):
         payload = AccessToken.for_user(self.alice).payload
         self.assert_rejected(f"Bearer {jwt.encode(payload, key='x' * 64, algorithm='HS256')}")
 
+    def test_it_rejects_a_signed_token_that_names_no_user(self):
+        token = AccessToken.for_user(self.alice)
+        del token["user_id"]
+        self.assert_rejected(f"Bearer {token}")
+
     def test_it_rejects_an_expired_token(self):
         token = AccessToken.for_user(self.alice)
         token.set_exp(lifetime=-timedelta(seconds=1))
@@ -312,8 +318,9 @@ class AccessTokenTests(ApiTestCase):
                 self.assert_rejected(header)
 
 
-class CachedTokenUserTests(ApiTestCase):
-    """The token's user is looked up once per worker and minute, yet lockouts still take effect."""
+class CachedTokenUserTests(ApiTransactionTestCase):
+    """The token's user is looked up once per worker, yet lockouts still take effect (transactions commit, as
+    changes are published to the other workers once committed)."""
 
     def setUp(self):
         super().setUp()

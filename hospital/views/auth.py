@@ -14,7 +14,7 @@ from hospital.serializers import (
     RegisterSerializer,
     TokenPairSerializer,
 )
-from hospital.services import redeem_refresh_token, rotate_refresh_token
+from hospital.services import end_session, rotate_refresh_token
 from hospital.throttles import AnonymousRateThrottle, ClientScopedRateThrottle
 
 
@@ -64,7 +64,7 @@ class LoginView(AccountAuditMixin, generics.GenericAPIView):
 
 
 class RefreshView(AccountAuditMixin, generics.GenericAPIView):
-    """Exchange a refresh token for a new pair. The old refresh token is then rejected."""
+    """Exchange a refresh token for a new pair. The old one is then rejected; presented again, it ends the session."""
 
     serializer_class = RefreshTokenSerializer
     authentication_classes = []
@@ -85,7 +85,7 @@ class RefreshView(AccountAuditMixin, generics.GenericAPIView):
 
 
 class LogoutView(AccountAuditMixin, generics.GenericAPIView):
-    """Revoke one of the caller's refresh tokens (access tokens expire on their own)."""
+    """End the session of one of the caller's refresh tokens: it and its access tokens stop working at once."""
 
     serializer_class = RefreshTokenSerializer
     audit_action = AuditAction.LOGOUT
@@ -94,7 +94,7 @@ class LogoutView(AccountAuditMixin, generics.GenericAPIView):
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        redeem_refresh_token(serializer.validated_data["refresh"], user=request.user)
+        end_session(serializer.validated_data["refresh"], user=request.user, access_token=request.auth)
         self.audit_actor_id = request.user.pk
         return Response(status=status.HTTP_204_NO_CONTENT)
 
