@@ -178,8 +178,9 @@ STORAGES = {
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# One cache shared by all gunicorn workers of a host (login/register throttling), without a server.
-# "users": each worker's own short-lived copy of the users its tokens name (hospital.authentication).
+# "default": the count cache (hospital.pagination), shared by the workers of a host, without a server.
+# "users": each worker's own copy of the users its tokens name (hospital.authentication); a copy is
+# checked against the user's stamp in the security store on every request, and reused at most this long.
 USER_CACHE_SECONDS = env_int("USER_CACHE_SECONDS", 60, min_value=0, max_value=3600)
 CACHES = {
     "default": {
@@ -187,6 +188,15 @@ CACHES = {
         "LOCATION": str(DATA_DIR / "cache"),
     },
     "users": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "users"},
+    # The security store (hospital.security_store): throttle counters, user stamps and revoked sessions.
+    # Its own directory, and a backend that never evicts a live entry, so that no traffic (list orderings
+    # filling the count cache, requests from many addresses) can reset a throttle or forget a revocation.
+    # MAX_ENTRIES is only the size past which expired files are swept.
+    "security": {
+        "BACKEND": "hospital.security_store.NonEvictingFileBasedCache",
+        "LOCATION": str(DATA_DIR / "security"),
+        "OPTIONS": {"MAX_ENTRIES": 10_000},
+    },
 }
 
 # Request bodies: the API accepts JSON objects of at most 1 MiB (larger -> 413).
@@ -215,12 +225,17 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "hospital.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "hospital.exceptions.api_exception_handler",
+    # Throttles count per client address (hospital.throttles) in the security store. Anonymous requests
+    # (no valid token) to every route but health: ANON_THROTTLE_RATE; login and registration also each
+    # have their own AUTH_THROTTLE_RATE.
+    "DEFAULT_THROTTLE_CLASSES": ["hospital.throttles.AnonymousRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
+        "anon": env_rate("ANON_THROTTLE_RATE", "60/min"),
         "login": env_rate("AUTH_THROTTLE_RATE", "20/min"),
         "register": env_rate("AUTH_THROTTLE_RATE", "20/min"),
     },
-    # Client IP for throttling: REMOTE_ADDR, unless this many trusted proxies set X-Forwarded-For.
-    # DRF's default (None) would trust any client-supplied X-Forwarded-For and make throttling bypassable.
+    # Client address (hospital.audit.client_ip): REMOTE_ADDR, unless this many trusted proxies set
+    # X-Forwarded-For. DRF's default (None) would trust any client-supplied X-Forwarded-For.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, min_value=0, max_value=10),
     "PAGE_SIZE": PAGE_SIZE,
 }

@@ -13,6 +13,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from hospital.usernames import username_key
+
 # When the session's user logged in (a POSIX timestamp), for the absolute session limit.
 SESSION_STARTED_KEY = "admin_session_started_at"
 
@@ -38,13 +40,13 @@ class AdminOnlyAxesHandler(AxesDatabaseHandler):
 
 
 def canonical_login_username(request, credentials) -> str | None:
-    """The account a login attempt is for, as the login matches it (regardless of case): `Admin` and
-    `admin` count against one account."""
+    """The account a login attempt is for, as the login matches it (hospital.usernames): `Admin`, `admin` and
+    `adm\\u0131n` count against one account."""
     field = get_user_model().USERNAME_FIELD
     username = credentials.get(field) if credentials else request.POST.get(field)
     if not isinstance(username, str) or not username:
         return None
-    return get_user_model().normalize_username(username).casefold()
+    return username_key(username)
 
 
 def anonymous_client_str(username, ip_address, user_agent, path_info, request) -> str:

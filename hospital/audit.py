@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from hospital.exceptions import is_database_unavailable
 from hospital.models import MAX_ID, AuditAction, AuditResource
+from hospital.throttles import ThrottleBeforePermissionsMixin
 
 # One plain INSERT, without the ORM's model instance and signals: it runs on every request.
 AUDIT_INSERT = """INSERT INTO "hospital_auditevent"
@@ -99,7 +100,7 @@ def record_audit_event(
         )
 
 
-class AuditedView:
+class AuditedView(ThrottleBeforePermissionsMixin):
     """Mixin for API views: records who did what to which records, and how it ended.
 
     Views set `audit_resource`, and `audit_action` when the HTTP method does not say it. The ids default to
@@ -145,6 +146,9 @@ class AuditedView:
             logger.warning("the audit row of a failed request could not be written: %s", type(audit_error).__name__)
 
     def write_audit_event(self, response) -> None:
+        if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and not self.request.user.is_authenticated:
+            # A throttled anonymous request leaves no row, or the table would grow at the client's rate.
+            return
         resource_ids, patient_ids = self.audit_ids(response)
         actor = self.audit_actor_id
         if actor is None and self.request.user.is_authenticated:

@@ -1,24 +1,28 @@
-"""JWT authentication that remembers each token's user for a short while instead of querying per request.
+"""JWT authentication that remembers each token's user instead of querying it on every request.
 
-A list request was three queries, one of them this lookup. The user is cached in the worker's memory for
-USER_CACHE_SECONDS (default 60) and dropped at once in the worker that saves the user. So a deactivation
-or password change made elsewhere (another worker, the admin on another host) locks the user out within
-that time, and immediately in the process that made it.
+A list request was three queries, one of them this lookup. Each worker keeps the user in memory, with the
+stamp the user had in the security store when it was loaded (hospital.revocation). Every request reads the
+current stamp, and whether the token's session has been revoked, in one round trip to the store: a
+deactivation, a password change or any other change saved through the ORM (API, admin, shell) therefore
+takes effect on the next request in every worker sharing the store, and logout ends the session's access
+tokens at once. USER_CACHE_SECONDS bounds how long a copy is reused in any case: the bound for changes
+the store cannot see (a raw SQL UPDATE, or another host when the store is not shared).
 """
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db.models.signals import post_delete, post_save
-from django.dispatch import receiver
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from hospital.models import User
+from hospital import revocation
+from hospital.tokens import token_family
 
-user_cache = caches["users"]
+
+def worker_cache():
+    return caches["users"]
 
 
 def cache_key(user_id) -> str:
@@ -30,23 +34,27 @@ class CachedUserJWTAuthentication(JWTAuthentication):
         user_id = validated_token.get(api_settings.USER_ID_CLAIM)
         if user_id is None:
             raise InvalidToken("Token contained no recognizable user identification")
-        user = user_cache.get(cache_key(user_id))
-        # A token that does not match the cached password may be newer than the cached copy (the password
-        # was changed elsewhere, then the user logged in again): look the user up afresh.
-        if user is None or validated_token.get(api_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password):
-            # simplejwt's lookup and checks; a user who fails them is not cached.
-            user = super().get_user(validated_token)
-            user_cache.set(cache_key(user_id), user, settings.USER_CACHE_SECONDS)
-            return user
-        # simplejwt's other check, on the cached copy.
-        if not user.is_active:
-            raise AuthenticationFailed("User is inactive", code="user_inactive")
+        stamp, session_revoked = revocation.session_state(user_id, token_family(validated_token))
+        if session_revoked:
+            raise AuthenticationFailed("Token has been revoked", code="token_revoked")
+        cached = worker_cache().get(cache_key(user_id))
+        if cached is not None:
+            cached_stamp, user = cached
+            # Current if loaded under the user's present stamp (only active users are cached; a deactivation
+            # replaces the stamp) and the token matches its password. A token that does not may be newer than
+            # the copy (password changed on a host that does not share the store, then a new login): reload.
+            if (
+                stamp is not None
+                and cached_stamp == stamp
+                and validated_token.get(api_settings.REVOKE_TOKEN_CLAIM) == get_md5_hash_password(user.password)
+            ):
+                return user
+        if stamp is None:
+            stamp = revocation.ensure_user_stamp(user_id)
+        # simplejwt's lookup and checks; a user who fails them is not cached.
+        user = super().get_user(validated_token)
+        worker_cache().set(cache_key(user_id), (stamp, user), settings.USER_CACHE_SECONDS)
         return user
-
-
-@receiver([post_save, post_delete], sender=User)
-def forget_cached_user(sender, instance, **kwargs):
-    user_cache.delete(cache_key(instance.pk))
 
 
 class CachedUserJWTScheme(SimpleJWTScheme):

@@ -12,13 +12,15 @@ from django.contrib.postgres.fields import (
     RangeOperators,
 )
 from django.contrib.postgres.indexes import GinIndex
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F
-from django.db.models.functions import Lower, Now
+from django.db.models.functions import Now
 from simple_history.models import HistoricalRecords
 
 from hospital.scheduling import MINUTES_PER_DAY
+from hospital.usernames import MAX_USERNAME_LENGTH, USERNAME_TAKEN, username_key, validate_username
 
 MAX_PATIENT_AGE = 150
 MAX_APPOINTMENTS_PER_DAY = 100
@@ -44,25 +46,56 @@ class Specialization(models.TextChoices):
     ENT = "ENT", "Ear, nose and throat"
 
 
-class CaseInsensitiveUserManager(UserManager):
-    """Log in with any case of the username, as it is unique regardless of case."""
+class CanonicalUsernameUserManager(UserManager):
+    """Looks accounts up by the canonical form of the username (login through the API and the admin)."""
 
     def get_by_natural_key(self, username):
-        return self.get(username__iexact=username)
+        return self.get(username_key=username_key(username))
+
+
+# The name migration 0001 refers to.
+CaseInsensitiveUserManager = CanonicalUsernameUserManager
 
 
 class User(AbstractUser):
-    """An account. Usernames are unique regardless of case; an email address is required."""
+    """An account. No two usernames look alike (see hospital.usernames); an email address is required."""
 
+    username = models.CharField(
+        "username",
+        max_length=MAX_USERNAME_LENGTH,
+        unique=True,
+        help_text="Required. 150 characters or fewer. Letters, digits and @/./+/-/_ only.",
+        validators=[validate_username],
+        error_messages={"unique": USERNAME_TAKEN},
+    )
+    # The username in the form names are compared in; unique, so look-alikes cannot both exist. "C" collation:
+    # equality byte for byte, whatever the database's locale (and no index to rebuild when libc's changes).
+    username_key = models.TextField(editable=False, db_collation="C")
     email = models.EmailField("email address")
 
-    objects = CaseInsensitiveUserManager()
+    objects = CanonicalUsernameUserManager()
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
         constraints = [
-            models.UniqueConstraint(Lower("username"), name="user_username_case_insensitive_unique"),
+            models.UniqueConstraint(fields=["username_key"], name="user_username_key_unique"),
         ]
+
+    def clean(self):
+        """A look-alike of another account's name is a form error (the admin), not a database error."""
+        super().clean()
+        if not isinstance(self.username, str):  # the field's own error is reported
+            return
+        if User.objects.filter(username_key=username_key(self.username)).exclude(pk=self.pk).exists():
+            raise ValidationError({"username": USERNAME_TAKEN})
+
+    def save(self, *args, **kwargs):
+        """Every way of saving a user (create_user, createsuperuser, the admin, the API) keeps the key in step."""
+        self.username_key = username_key(self.username)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "username" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "username_key"}
+        super().save(*args, **kwargs)
 
 
 class VisibleToQuerySet(models.QuerySet):
@@ -427,3 +460,29 @@ class IdempotencyKey(models.Model):
 
     def __str__(self):
         return f"{self.user_id}: {self.key}"
+
+
+class TokenFamilyRevocation(models.TextChoices):
+    LOGOUT = "logout"
+    REUSE = "reuse", "Rotated refresh token reused"
+
+
+class RevokedTokenFamily(models.Model):
+    """A login session that was ended: every refresh token of it is refused (hospital.tokens, services).
+
+    Ended at logout, or when a refresh token of it was presented after it had been rotated: one of the two
+    holders is not the user (OAuth 2.0 Security BCP, refresh token rotation). Once `expires_at` has passed,
+    every token of the session has expired anyway, and the row may be deleted.
+    """
+
+    family = models.UUIDField(primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=16, choices=TokenFamilyRevocation.choices)
+    revoked_at = models.DateTimeField(db_default=Now())
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "revoked token families"
+
+    def __str__(self):
+        return f"{self.family} ({self.reason})"

@@ -86,7 +86,7 @@ class ApiAutoSchema(AutoSchema):
         if self.method in WRITE_METHODS:
             responses["413"] = error("Request body over 1 MiB.")
             responses["415"] = error("Request body is not JSON.")
-        if getattr(self.view, "throttle_scope", None):
+        if self.view.get_throttles():
             responses["429"] = error("Too many requests from this client; see Retry-After.")
         responses["503"] = error("The database is unavailable; see Retry-After.")
         return responses

@@ -92,9 +92,10 @@ def configure_environment(data_dir: str) -> str:
             # with `make run`.
             "SECRET_KEY": secrets.token_urlsafe(64),
             "DATA_DIR": data_dir,
-            # Login and registration are throttled (429 is documented); at 20/min almost every case of
-            # theirs would be a 429 and test nothing else.
+            # Login, registration and anonymous requests are throttled (429 is documented); at 20/min and
+            # 60/min almost every case of theirs would be a 429 and test nothing else.
             "AUTH_THROTTLE_RATE": "100000/min",
+            "ANON_THROTTLE_RATE": "100000/min",
             "ACCESS_TOKEN_MINUTES": "120",
             # The WSGI client calls http://localhost; a .env meant for production must not redirect it.
             "ALLOWED_HOSTS": "localhost",

@@ -1,7 +1,6 @@
 """Accounts and tokens: register, login, refresh, logout, me."""
 
 from django.contrib.auth.password_validation import validate_password
-from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
@@ -9,8 +8,8 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from hospital.fields import StrictCharField, StrictModelSerializer
 from hospital.models import User
 from hospital.serializers.common import save_or_field_error
-
-USERNAME_TAKEN = "A user with that username already exists."
+from hospital.tokens import SessionRefreshToken
+from hospital.usernames import USERNAME_TAKEN, validate_username
 
 
 class RegisterSerializer(StrictModelSerializer):
@@ -20,8 +19,9 @@ class RegisterSerializer(StrictModelSerializer):
         model = User
         fields = ["id", "username", "email", "password"]
         extra_kwargs = {
-            # Uniqueness (regardless of case) is the database's job: see create().
-            "username": {"validators": [UnicodeUsernameValidator()]},
+            # The rules apply to the name as stored (NFKC); surrounding spaces are refused, not trimmed.
+            # Uniqueness of the canonical form (look-alikes included) is the database's job: see create().
+            "username": {"validators": [validate_username], "trim_whitespace": False},
             "email": {"required": True, "allow_blank": False},
         }
 
@@ -39,13 +39,15 @@ class RegisterSerializer(StrictModelSerializer):
             lambda: User.objects.create_user(**validated_data),
             {
                 "hospital_user_username_key": username_taken,
-                "user_username_case_insensitive_unique": username_taken,
+                "user_username_key_unique": username_taken,
             },
         )
 
 
 class LoginSerializer(TokenObtainPairSerializer):
-    """Username and password in, an access and a refresh token out; 401 for any bad credential."""
+    """Username and password in, an access and a refresh token out (a new session); 401 for any bad credential."""
+
+    token_class = SessionRefreshToken
 
     default_error_messages = {"no_active_account": "No active account found with the given credentials."}
 

@@ -1,37 +1,52 @@
-"""Base test cases (every test starts with an empty, process-local cache) and small HTTP helpers."""
+"""Base test cases (every test starts with empty, process-local caches) and small HTTP helpers."""
 
+import atexit
 import re
+import shutil
+import tempfile
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.cache import cache, caches
+from django.core.cache import caches
 from django.db import connection
 from django.test import override_settings
 from rest_framework.test import APITestCase, APITransactionTestCase
 
+# The security store as production configures it (the backend that never evicts a live entry), under a
+# DATA_DIR of this test run's own, where another process started with that DATA_DIR finds it too.
+TEST_DATA_DIR = Path(tempfile.mkdtemp(prefix="hospital-tests-"))
+atexit.register(shutil.rmtree, TEST_DATA_DIR, ignore_errors=True)
 LOCAL_CACHE = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "users": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "users"},
+    "security": {
+        **settings.CACHES["security"],
+        "LOCATION": str(TEST_DATA_DIR / Path(settings.CACHES["security"]["LOCATION"]).relative_to(settings.DATA_DIR)),
+    },
 }
+
+
+def clear_caches():
+    for alias in LOCAL_CACHE:
+        caches[alias].clear()
 
 
 @override_settings(CACHES=LOCAL_CACHE)
 class ApiTestCase(APITestCase):
     def setUp(self):
         super().setUp()
-        cache.clear()
-        caches["users"].clear()
+        clear_caches()
 
 
 @override_settings(CACHES=LOCAL_CACHE)
 class ApiTransactionTestCase(APITransactionTestCase):
     def setUp(self):
         super().setUp()
-        cache.clear()
-        caches["users"].clear()
+        clear_caches()
 
 
 # The fields of the API's representations, written out here as the contract rather than read from the code.

@@ -4,9 +4,9 @@ import itertools
 from datetime import timedelta
 
 from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from hospital.models import Appointment, Doctor, Gender, Patient, PatientDoctorMapping, Specialization, User
+from hospital.tokens import SessionRefreshToken
 
 PASSWORD = "a-long-and-unusual-passphrase"
 _sequence = itertools.count(1)
@@ -53,8 +53,8 @@ def make_appointment(patient: Patient, doctor: Doctor, start, minutes: int = 30,
 
 
 def client_for(user: User | None) -> APIClient:
-    """An API client sending `user`'s access token (or no credentials for None)."""
+    """An API client sending `user`'s access token, issued as /login/ issues it (or no credentials for None)."""
     client = APIClient()
     if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {SessionRefreshToken.for_user(user).access_token}")
     return client

@@ -3,7 +3,6 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from hospital.audit import AuditedView
@@ -15,7 +14,8 @@ from hospital.serializers import (
     RegisterSerializer,
     TokenPairSerializer,
 )
-from hospital.services import redeem_refresh_token, rotate_refresh_token
+from hospital.services import end_session, rotate_refresh_token
+from hospital.throttles import AnonymousRateThrottle, ClientScopedRateThrottle
 
 
 class AccountAuditMixin(AuditedView):
@@ -30,22 +30,22 @@ class AccountAuditMixin(AuditedView):
 
 
 class RegisterView(AccountAuditMixin, generics.CreateAPIView):
-    """Create an account. Throttled per client IP."""
+    """Create an account. Throttled per client address."""
 
     serializer_class = RegisterSerializer
     authentication_classes = []
     permission_classes = [permissions.AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [AnonymousRateThrottle, ClientScopedRateThrottle]
     throttle_scope = "register"
 
 
 class LoginView(AccountAuditMixin, generics.GenericAPIView):
-    """Exchange a username and password for an access and a refresh token. Throttled per client IP."""
+    """Exchange a username and password for an access and a refresh token. Throttled per client address."""
 
     serializer_class = LoginSerializer
     authentication_classes = []
     permission_classes = [permissions.AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [AnonymousRateThrottle, ClientScopedRateThrottle]
     throttle_scope = "login"
     audit_action = AuditAction.LOGIN
 
@@ -64,7 +64,7 @@ class LoginView(AccountAuditMixin, generics.GenericAPIView):
 
 
 class RefreshView(AccountAuditMixin, generics.GenericAPIView):
-    """Exchange a refresh token for a new pair. The old refresh token is then rejected."""
+    """Exchange a refresh token for a new pair. The old one is then rejected; presented again, it ends the session."""
 
     serializer_class = RefreshTokenSerializer
     authentication_classes = []
@@ -85,7 +85,7 @@ class RefreshView(AccountAuditMixin, generics.GenericAPIView):
 
 
 class LogoutView(AccountAuditMixin, generics.GenericAPIView):
-    """Revoke one of the caller's refresh tokens (access tokens expire on their own)."""
+    """End the session of one of the caller's refresh tokens: it and its access tokens stop working at once."""
 
     serializer_class = RefreshTokenSerializer
     audit_action = AuditAction.LOGOUT
@@ -94,7 +94,7 @@ class LogoutView(AccountAuditMixin, generics.GenericAPIView):
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        redeem_refresh_token(serializer.validated_data["refresh"], user=request.user)
+        end_session(serializer.validated_data["refresh"], user=request.user, access_token=request.auth)
         self.audit_actor_id = request.user.pk
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -22,12 +22,12 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 from django.db.models import ProtectedError
-from django.db.models.functions import Lower
 from django.utils import timezone
 from psycopg import sql
 
 from hospital.management.demo_names import FEMALE_FIRST_NAMES, LAST_NAMES, MALE_FIRST_NAMES
 from hospital.models import Doctor, Gender, Patient, PatientDoctorMapping, Specialization, User
+from hospital.usernames import username_key
 
 DEMO_PASSWORD = "demo-password-123"  # noqa: S105 (documented, for demo accounts only)
 # Demo accounts carry this last name, which registration cannot set: --reset never takes a real account.
@@ -222,10 +222,8 @@ class Command(BaseCommand):
         usernames = [f"demo{serial}" for serial in range(1, number + 1)] + ([STAFF_USERNAME] if staff else [])
         if not usernames:
             return []
-        existing = {
-            user.username.lower(): user
-            for user in User.objects.annotate(username_lower=Lower("username")).filter(username_lower__in=usernames)
-        }
+        # Demo names are their own canonical form (lower-case ASCII).
+        existing = {user.username_key: user for user in User.objects.filter(username_key__in=usernames)}
         taken = sorted(user.username for user in existing.values() if user.last_name != DEMO_MARKER)
         if taken:
             raise CommandError(
@@ -247,6 +245,7 @@ class Command(BaseCommand):
         created = User.objects.bulk_create(
             User(
                 username=username,
+                username_key=username_key(username),
                 email=f"{username}@example.org",
                 first_name="Demo",
                 last_name=DEMO_MARKER,

@@ -13,7 +13,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('hospital', '0004_audit_client_request_id'),
+        ('hospital', '0007_outstanding_token_digest'),
     ]
 
     operations = [

@@ -59,6 +59,6 @@ DROP FUNCTION IF EXISTS hospital_appointment_daily_limit();
 
 
 class Migration(migrations.Migration):
-    dependencies = [("hospital", "0005_appointments")]
+    dependencies = [("hospital", "0008_appointments")]
 
     operations = [migrations.RunSQL(CREATE, DROP)]
