@@ -207,6 +207,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 AUDIT_SYNCHRONOUS_READS = env_bool("AUDIT_SYNCHRONOUS_READS", False)
 # X-Total-Count of lists over 10,000 rows is reused for this long (hospital.pagination); 0: always counted.
 COUNT_CACHE_SECONDS = env_int("COUNT_CACHE_SECONDS", 30, min_value=0, max_value=3600)
+# How long a clinician's emergency access to a patient lasts (hospital.access, /api/patients/<id>/emergency-access/).
+EMERGENCY_ACCESS_MINUTES = env_int("EMERGENCY_ACCESS_MINUTES", 60, min_value=1, max_value=24 * 60)
 PAGE_SIZE = env_int("PAGE_SIZE", 50, min_value=1, max_value=10_000)
 MAX_PAGE_SIZE = env_int("MAX_PAGE_SIZE", 500, min_value=1, max_value=10_000)
 if PAGE_SIZE > MAX_PAGE_SIZE:

@@ -18,6 +18,8 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from hospital import revocation
+from hospital.access import with_roles
+from hospital.models import User
 from hospital.tokens import token_family
 
 
@@ -51,9 +53,21 @@ class CachedUserJWTAuthentication(JWTAuthentication):
                 return user
         if stamp is None:
             stamp = revocation.ensure_user_stamp(user_id)
-        # simplejwt's lookup and checks; a user who fails them is not cached.
-        user = super().get_user(validated_token)
+        user = self.load_user(user_id, validated_token)
         worker_cache().set(cache_key(user_id), (stamp, user), settings.USER_CACHE_SECONDS)
+        return user
+
+    def load_user(self, user_id, validated_token):
+        """simplejwt's lookup and checks, with the user's roles in the same query (hospital.access reads them on
+        every request). A user who fails the checks is not cached."""
+        try:
+            user = with_roles(User.objects).get(**{api_settings.USER_ID_FIELD: user_id})
+        except User.DoesNotExist:
+            raise AuthenticationFailed("User not found", code="user_not_found") from None
+        if not user.is_active:
+            raise AuthenticationFailed("User is inactive", code="user_inactive")
+        if validated_token.get(api_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(user.password):
+            raise AuthenticationFailed("The user's password has been changed.", code="password_changed")
         return user
 
 

@@ -6,10 +6,10 @@ the database being unreachable (503), oversized bodies (413) and Django's 400/40
 which answer JSON under /api/ and keep Django's HTML pages for the admin.
 """
 
-from django.db import IntegrityError, InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.http import JsonResponse
 from django.views import defaults
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.views import exception_handler
 
@@ -54,6 +54,22 @@ def violated_constraint(error: IntegrityError) -> str | None:
     """The name of the database constraint an IntegrityError reports, if any."""
     diag = getattr(error.__cause__, "diag", None)
     return getattr(diag, "constraint_name", None)
+
+
+def save_or_field_error(save, errors_by_constraint: dict[str, dict]):
+    """Run `save()` in a transaction; turn a known constraint violation into a 400 naming the field.
+
+    Uniqueness is checked by the database alone, so that two racing requests get one success and one
+    400, and the friendly message comes from the same rule that enforces it.
+    """
+    try:
+        with transaction.atomic():
+            return save()
+    except IntegrityError as error:
+        field_error = errors_by_constraint.get(violated_constraint(error))
+        if field_error is None:
+            raise
+        raise serializers.ValidationError(field_error) from None
 
 
 def is_api_request(request) -> bool:

@@ -3,10 +3,12 @@
 import django_filters
 from django import forms
 from django.conf import settings
+from django.db.models.functions import Now
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter, SearchFilter
 
+from hospital.access import Role
 from hospital.fields import AWARE_DATETIME_HELP, parse_aware_datetime
 from hospital.models import (
     MAX_ID,
@@ -17,9 +19,11 @@ from hospital.models import (
     AuditEvent,
     AuditResource,
     Doctor,
+    EmergencyAccessGrant,
     Gender,
     Patient,
     Specialization,
+    User,
 )
 from hospital.scheduling import day_bounds
 
@@ -161,6 +165,35 @@ class AppointmentFilter(django_filters.FilterSet):
 AppointmentFilter.base_filters = {
     ("from" if name == "from_time" else name): value for name, value in AppointmentFilter.base_filters.items()
 }
+
+
+class UserFilter(django_filters.FilterSet):
+    role = django_filters.ChoiceFilter(choices=Role.choices, method="filter_role", help_text="Accounts with this role.")
+
+    class Meta:
+        model = User
+        fields = ["role"]
+
+    def filter_role(self, queryset, name, value):
+        # A subquery, not a join: the roles the list shows are aggregated over the same relation.
+        return queryset.filter(pk__in=User.objects.filter(groups__name=value).values("pk"))
+
+
+class EmergencyAccessFilter(django_filters.FilterSet):
+    user = IntegerFilter(field_name="user_id", min_value=1, max_value=MAX_ID, help_text="The clinician's user id.")
+    patient = IntegerFilter(field_name="patient_id", min_value=1, max_value=MAX_ID)
+    active = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        method="filter_active",
+        help_text="true: grants not yet expired; false: expired ones.",
+    )
+
+    class Meta:
+        model = EmergencyAccessGrant
+        fields = ["user", "patient", "active"]
+
+    def filter_active(self, queryset, name, value):
+        return queryset.filter(expires_at__gt=Now()) if value == "true" else queryset.filter(expires_at__lte=Now())
 
 
 class AuditEventFilter(django_filters.FilterSet):

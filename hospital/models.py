@@ -16,7 +16,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F
-from django.db.models.functions import Now
+from django.db.models.functions import Length, Now
+from django.db.models.lookups import GreaterThanOrEqual
 from simple_history.models import HistoricalRecords
 
 from hospital.scheduling import MINUTES_PER_DAY
@@ -25,6 +26,7 @@ from hospital.usernames import MAX_USERNAME_LENGTH, USERNAME_TAKEN, username_key
 MAX_PATIENT_AGE = 150
 MAX_APPOINTMENTS_PER_DAY = 100
 MAX_ID = 2**63 - 1  # PostgreSQL bigint
+MIN_GRANT_REASON = 10
 
 
 class Gender(models.TextChoices):
@@ -72,6 +74,11 @@ class User(AbstractUser):
     # equality byte for byte, whatever the database's locale (and no index to rebuild when libc's changes).
     username_key = models.TextField(editable=False, db_collation="C")
     email = models.EmailField("email address")
+    # The doctor a clinician account acts as: it sees that doctor's assigned patients (hospital.access). PROTECT:
+    # a doctor who is someone's identity is not deleted from under the account.
+    doctor = models.ForeignKey(
+        "Doctor", on_delete=models.PROTECT, null=True, blank=True, related_name="accounts", db_index=False
+    )
 
     objects = CanonicalUsernameUserManager()
 
@@ -79,6 +86,8 @@ class User(AbstractUser):
         swappable = "AUTH_USER_MODEL"
         constraints = [
             models.UniqueConstraint(fields=["username_key"], name="user_username_key_unique"),
+            # A doctor is linked to at most one account (NULLs are distinct: any number of unlinked accounts).
+            models.UniqueConstraint(fields=["doctor"], name="user_doctor_linked_once"),
         ]
 
     def clean(self):
@@ -98,33 +107,6 @@ class User(AbstractUser):
         super().save(*args, **kwargs)
 
 
-class VisibleToQuerySet(models.QuerySet):
-    """The privacy rule, in one place: a user sees the rows of their own patients; staff see all.
-
-    Rows of a deleted patient are hidden from everyone; staff reach deleted patients with `deleted=True`.
-    """
-
-    owner_lookup: str
-    patient_deleted_lookup: str
-
-    def visible_to(self, user, *, deleted: bool | None = False):
-        """`deleted`: False, rows of live patients; True, of deleted ones; None, both. Others' only for staff."""
-        if not user.is_authenticated:
-            return self.none()
-        if not user.is_staff:
-            if deleted:
-                return self.none()
-            return self.filter(**{self.owner_lookup: user, f"{self.patient_deleted_lookup}__isnull": True})
-        if deleted is None:
-            return self
-        return self.filter(**{f"{self.patient_deleted_lookup}__isnull": not deleted})
-
-
-class PatientQuerySet(VisibleToQuerySet):
-    owner_lookup = "created_by"
-    patient_deleted_lookup = "deleted_at"
-
-
 class Patient(models.Model):
     firstname = models.CharField(max_length=100)
     lastname = models.CharField(max_length=100)
@@ -142,7 +124,6 @@ class Patient(models.Model):
         User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
 
-    objects = PatientQuerySet.as_manager()
     history = HistoricalRecords()
 
     class Meta:
@@ -218,11 +199,6 @@ class Doctor(models.Model):
         return f"Dr. {self.firstname} {self.lastname} ({self.specialization})"
 
 
-class PatientDoctorMappingQuerySet(VisibleToQuerySet):
-    owner_lookup = "patient__created_by"
-    patient_deleted_lookup = "patient__deleted_at"
-
-
 class PatientDoctorMapping(models.Model):
     """A doctor assigned to a patient. Deleting the doctor removes the assignment; a patient's soft
     delete hides it, and restoring the patient shows it again."""
@@ -232,7 +208,6 @@ class PatientDoctorMapping(models.Model):
     doctor = models.ForeignKey(Doctor, on_delete=models.CASCADE, related_name="patient_mappings")
     assigned_at = models.DateTimeField(auto_now_add=True)
 
-    objects = PatientDoctorMappingQuerySet.as_manager()
     history = HistoricalRecords()
 
     class Meta:
@@ -244,6 +219,37 @@ class PatientDoctorMapping(models.Model):
 
     def __str__(self):
         return f"{self.patient_id} -> {self.doctor_id}"
+
+
+class EmergencyAccessGrant(models.Model):
+    """A clinician's time-boxed, reasoned access to a patient outside their care team ("break the glass").
+
+    Kept for good, for review: staff list them at /api/emergency-access/. While `expires_at` is ahead, the
+    patient is visible to the clinician (hospital.access).
+    """
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="emergency_grants")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="emergency_grants", db_index=False)
+    reason = models.CharField(max_length=500)
+    granted_at = models.DateTimeField(db_default=Now())
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-granted_at", "-id"]
+        indexes = [
+            # The visibility rule's lookup: this user's live grants.
+            models.Index(fields=["user", "expires_at", "patient"], name="grant_user_expires_idx"),
+            models.Index(fields=["granted_at"], name="grant_granted_at_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(expires_at__gt=F("granted_at")), name="grant_expires_after"),
+            models.CheckConstraint(
+                condition=models.Q(GreaterThanOrEqual(Length("reason"), MIN_GRANT_REASON)), name="grant_reason_length"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} -> {self.patient_id} until {self.expires_at:%Y-%m-%d %H:%M}"
 
 
 class SingletonRange(models.Func):
@@ -396,6 +402,7 @@ class AuditAction(models.TextChoices):
     ACCESS_LOG = "access_log"
     LOGIN = "login"
     OVERBOOK = "overbook"
+    EMERGENCY_ACCESS = "emergency_access"
     REFRESH = "refresh"
     LOGOUT = "logout"
 
@@ -405,6 +412,7 @@ class AuditResource(models.TextChoices):
     DOCTOR = "doctor"
     MAPPING = "mapping"
     APPOINTMENT = "appointment"
+    EMERGENCY_ACCESS = "emergency_access"
     USER = "user"
     AUDIT = "audit"
 

@@ -19,7 +19,7 @@ so their access tokens stop at once; their refresh tokens are refused by the dat
 import uuid
 
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from rest_framework_simplejwt.settings import api_settings
 
@@ -70,3 +70,17 @@ def user_changed(sender, instance, **kwargs):
     """Once the change is committed (a worker reloading earlier would cache the old row), replace the stamp."""
     user_id = instance.pk  # a deleted instance loses its pk before the commit
     transaction.on_commit(lambda: replace_user_stamp(user_id))
+
+
+@receiver(m2m_changed, sender=User.groups.through, dispatch_uid="hospital.revocation.roles_changed")
+def roles_changed(sender, instance, action, reverse, pk_set, **kwargs):
+    """Roles are groups: a change takes effect on the next request, like any change to the user."""
+    if not reverse and action in ("post_add", "post_remove", "post_clear"):  # user.groups.set(...)
+        user_ids = [instance.pk]
+    elif reverse and action in ("post_add", "post_remove"):  # group.user_set.add(...)
+        user_ids = list(pk_set or [])
+    elif reverse and action == "pre_clear":  # group.user_set.clear(): its members, while still known
+        user_ids = list(instance.user_set.values_list("pk", flat=True))
+    else:
+        return
+    transaction.on_commit(lambda: [replace_user_stamp(user_id) for user_id in user_ids])

@@ -7,7 +7,7 @@ from rest_framework import permissions, serializers
 
 from hospital.conditional import ConditionalRecordMixin
 from hospital.idempotency import IDEMPOTENCY_HEADER, IdempotentCreateMixin
-from hospital.permissions import IsCreatorOrStaffForWrites
+from hospital.permissions import DoctorWrites, HasCapability, PatientDeletion
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -65,12 +65,11 @@ class ApiAutoSchema(AutoSchema):
         # Token endpoints are public but answer 401 for a bad credential; they send a challenge header.
         if not public or self.view.get_authenticate_header(self.view.request):
             responses["401"] = error("Missing, invalid or expired credentials.")
-        if self.method not in permissions.SAFE_METHODS and any(
-            isinstance(permission, IsCreatorOrStaffForWrites) for permission in view_permissions
-        ):
-            responses["403"] = error("Only the creator or staff may do this.")
-        if any(isinstance(permission, permissions.IsAdminUser) for permission in view_permissions):
-            responses["403"] = error("Staff only.")
+        for permission in view_permissions:
+            if self.method not in permissions.SAFE_METHODS and isinstance(permission, (DoctorWrites, PatientDeletion)):
+                responses["403"] = error(permission.message)
+            if isinstance(permission, HasCapability):
+                responses["403"] = error(permission.message)
         for code, description in getattr(self.view, "schema_error_responses", {}).get(self.method, {}).items():
             responses[code] = error(description)
         if "{" in self.path:

@@ -4,6 +4,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -15,13 +16,14 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.utils import datetime_from_epoch, get_md5_hash_password
 
 from hospital import revocation
-from hospital.access import visible_patients
-from hospital.exceptions import Conflict, violated_constraint
+from hospital.access import visible_patients, with_roles
+from hospital.exceptions import Conflict, save_or_field_error, violated_constraint
 from hospital.models import (
     TIME_HOLDING_STATUSES,
     Appointment,
     AppointmentStatus,
     Doctor,
+    EmergencyAccessGrant,
     Patient,
     PatientDoctorMapping,
     RevokedTokenFamily,
@@ -320,3 +322,43 @@ def cancel_future_appointments(*, patient: Patient, now: datetime) -> list[int]:
         appointment.save()
         cancelled.append(appointment.pk)
     return cancelled
+
+
+# ------------------------------------------------------------------------------------------ care team
+
+
+UNCHANGED = object()
+
+
+def update_account(*, user: User, roles=UNCHANGED, doctor=UNCHANGED, is_active=UNCHANGED) -> User:
+    """Staff change an account's roles (groups), its linked doctor and whether it is active, in one transaction.
+
+    A doctor is linked to at most one account: the database's unique constraint decides between two staff
+    linking the same doctor at once (one succeeds, the other gets a 400 naming `doctor`). The change reaches
+    every worker on the account's next request (hospital.revocation).
+    """
+    with transaction.atomic():
+        account = User.objects.select_for_update().get(pk=user.pk)
+        if doctor is not UNCHANGED:
+            account.doctor = doctor
+        if is_active is not UNCHANGED:
+            account.is_active = is_active
+        save_or_field_error(
+            lambda: account.save(update_fields=["doctor", "is_active"]),
+            {"user_doctor_linked_once": {"doctor": ["This doctor is already linked to another account."]}},
+        )
+        if roles is not UNCHANGED:
+            account.groups.set(Group.objects.filter(name__in=roles))
+    return with_roles(User.objects).get(pk=user.pk)
+
+
+def grant_emergency_access(*, patient: Patient, user: User, reason: str) -> EmergencyAccessGrant:
+    """A clinician's access to one patient for EMERGENCY_ACCESS_MINUTES, with the reason kept for review."""
+    now = timezone.now()
+    return EmergencyAccessGrant.objects.create(
+        patient=patient,
+        user=user,
+        reason=reason,
+        granted_at=now,
+        expires_at=now + timedelta(minutes=settings.EMERGENCY_ACCESS_MINUTES),
+    )

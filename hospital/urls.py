@@ -23,6 +23,12 @@ urlpatterns = [
     *route("patients/<int:pk>/restore/", views.PatientRestoreView.as_view(), "patient-restore"),
     *route("patients/<int:pk>/history/", views.PatientHistoryView.as_view(), "patient-history"),
     *route("patients/<int:pk>/access-log/", views.PatientAccessLogView.as_view(), "patient-access-log"),
+    *route(
+        "patients/<int:pk>/emergency-access/", views.PatientEmergencyAccessView.as_view(), "patient-emergency-access"
+    ),
+    *route("emergency-access/", views.EmergencyAccessListView.as_view(), "emergency-access-list"),
+    *route("users/", views.UserListView.as_view(), "user-list"),
+    *route("users/<int:pk>/", views.UserDetailView.as_view(), "user-detail"),
     *route("doctors/", views.DoctorListCreateView.as_view(), "doctor-list"),
     *route("doctors/<int:pk>/", views.DoctorDetailView.as_view(), "doctor-detail"),
     *route("doctors/<int:pk>/history/", views.DoctorHistoryView.as_view(), "doctor-history"),

@@ -20,7 +20,7 @@ from hospital.serializers.auth import (
     RegisterSerializer,
     TokenPairSerializer,
 )
-from hospital.serializers.common import FieldChangeSerializer, VersionSerializer, save_or_field_error
+from hospital.serializers.common import FieldChangeSerializer, VersionSerializer
 from hospital.serializers.doctors import DOCTOR_GONE, DoctorSerializer, DoctorVersionSerializer
 from hospital.serializers.mappings import (
     DUPLICATE_MAPPING,
@@ -37,6 +37,12 @@ from hospital.serializers.patients import (
     VisiblePatientField,
 )
 from hospital.serializers.service import ApiIndexSerializer, HealthSerializer
+from hospital.serializers.users import (
+    EmergencyAccessGrantSerializer,
+    EmergencyAccessRequestSerializer,
+    UserSerializer,
+    UserUpdateSerializer,
+)
 
 __all__ = [
     "DOCTOR_GONE",
@@ -55,6 +61,8 @@ __all__ = [
     "DeletedParameterSerializer",
     "DoctorSerializer",
     "DoctorVersionSerializer",
+    "EmergencyAccessGrantSerializer",
+    "EmergencyAccessRequestSerializer",
     "FieldChangeSerializer",
     "HealthSerializer",
     "LoginSerializer",
@@ -67,9 +75,10 @@ __all__ = [
     "RefreshTokenSerializer",
     "RegisterSerializer",
     "TokenPairSerializer",
+    "UserSerializer",
+    "UserUpdateSerializer",
     "VersionSerializer",
     "VisiblePatientField",
     "WorkingHoursRangeSerializer",
     "WorkingWeekSerializer",
-    "save_or_field_error",
 ]

@@ -5,9 +5,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
+from hospital.access import roles_of
+from hospital.exceptions import save_or_field_error
 from hospital.fields import StrictCharField, StrictModelSerializer
 from hospital.models import User
-from hospital.serializers.common import save_or_field_error
 from hospital.tokens import SessionRefreshToken
 from hospital.usernames import USERNAME_TAKEN, validate_username
 
@@ -62,7 +63,15 @@ class RefreshTokenSerializer(serializers.Serializer):
 
 
 class MeSerializer(serializers.ModelSerializer):
+    roles = serializers.SerializerMethodField(help_text="Role names: front_desk, clinician.")
+    doctor = serializers.IntegerField(
+        source="doctor_id", allow_null=True, read_only=True, help_text="The doctor this account acts as, if any."
+    )
+
     class Meta:
         model = User
-        fields = ["id", "username", "email", "is_staff"]
+        fields = ["id", "username", "email", "is_staff", "roles", "doctor"]
         read_only_fields = fields
+
+    def get_roles(self, user) -> list[str]:
+        return sorted(roles_of(user))

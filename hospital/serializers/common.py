@@ -1,25 +1,6 @@
-"""Shared serializer helpers: constraint violations as field errors, record versions."""
+"""Shared serializers: record versions."""
 
-from django.db import IntegrityError, transaction
 from rest_framework import serializers
-
-from hospital.exceptions import violated_constraint
-
-
-def save_or_field_error(save, errors_by_constraint: dict[str, dict]):
-    """Run `save()` in a transaction; turn a known constraint violation into a 400 naming the field.
-
-    Uniqueness is checked by the database alone, so that two racing requests get one success and one
-    400, and the friendly message comes from the same rule that enforces it.
-    """
-    try:
-        with transaction.atomic():
-            return save()
-    except IntegrityError as error:
-        field_error = errors_by_constraint.get(violated_constraint(error))
-        if field_error is None:
-            raise
-        raise serializers.ValidationError(field_error) from None
 
 
 class FieldChangeSerializer(serializers.Serializer):

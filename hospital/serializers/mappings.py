@@ -2,9 +2,9 @@
 
 from rest_framework import serializers
 
+from hospital.exceptions import save_or_field_error
 from hospital.fields import StrictIntegerField, StrictModelSerializer
 from hospital.models import PatientDoctorMapping
-from hospital.serializers.common import save_or_field_error
 from hospital.serializers.doctors import DOCTOR_GONE, DoctorSerializer
 from hospital.serializers.patients import PATIENT_GONE, PatientSerializer, VisiblePatientField
 

@@ -266,7 +266,15 @@ class MeTests(ApiTestCase):
 
         self.assertEqual(response.status_code, status.HTTP_200_OK)
         self.assertEqual(
-            response.json(), {"id": self.alice.id, "username": "alice", "email": "alice@example.com", "is_staff": True}
+            response.json(),
+            {
+                "id": self.alice.id,
+                "username": "alice",
+                "email": "alice@example.com",
+                "is_staff": True,
+                "roles": [],
+                "doctor": None,
+            },
         )
 
     def test_it_answers_401_to_anonymous_callers(self):

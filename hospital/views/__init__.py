@@ -11,6 +11,7 @@ from hospital.views.doctors import (
     DoctorListCreateView,
     DoctorWorkingHoursView,
 )
+from hospital.views.emergency_access import EmergencyAccessListView, PatientEmergencyAccessView
 from hospital.views.mappings import MappingDeleteView, MappingListCreateView, PatientDoctorsView
 from hospital.views.patients import (
     PatientAccessLogView,
@@ -20,6 +21,7 @@ from hospital.views.patients import (
     PatientRestoreView,
 )
 from hospital.views.service import ApiIndexView, HealthView
+from hospital.views.users import UserDetailView, UserListView
 
 __all__ = [
     "ApiIndexView",
@@ -31,6 +33,7 @@ __all__ = [
     "DoctorHistoryView",
     "DoctorListCreateView",
     "DoctorWorkingHoursView",
+    "EmergencyAccessListView",
     "HealthView",
     "LoginView",
     "LogoutView",
@@ -40,9 +43,12 @@ __all__ = [
     "PatientAccessLogView",
     "PatientDetailView",
     "PatientDoctorsView",
+    "PatientEmergencyAccessView",
     "PatientHistoryView",
     "PatientListCreateView",
     "PatientRestoreView",
     "RefreshView",
     "RegisterView",
+    "UserDetailView",
+    "UserListView",
 ]

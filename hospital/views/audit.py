@@ -3,9 +3,11 @@
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics, permissions
 
+from hospital.access import Capability
 from hospital.audit import AuditedView
 from hospital.filters import AuditEventFilter, StrictOrderingFilter
 from hospital.models import AuditEvent, AuditResource
+from hospital.permissions import requires
 from hospital.serializers import (
     AuditEventSerializer,
 )
@@ -16,7 +18,7 @@ class AuditEventListView(AuditedView, generics.ListAPIView):
 
     queryset = AuditEvent.objects.all()
     serializer_class = AuditEventSerializer
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAuthenticated, requires(Capability.REVIEW, "Staff")]
     filterset_class = AuditEventFilter
     filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     ordering_fields = ["id", "at"]

@@ -16,7 +16,7 @@ from hospital.filters import DoctorFilter
 from hospital.history import HistoryListView
 from hospital.idempotency import IdempotentCreateMixin
 from hospital.models import TIME_HOLDING_STATUSES, AppointmentStatus, AuditAction, AuditResource, Doctor
-from hospital.permissions import IsCreatorOrStaffForWrites
+from hospital.permissions import DoctorWrites
 from hospital.scheduling import Interval, clip, day_bounds, merge, subtract
 from hospital.schema import VALIDATION_ERROR_LIST_SCHEMA
 from hospital.serializers import (
@@ -48,7 +48,8 @@ class DoctorListCreateView(DoctorAuditMixin, IdempotentCreateMixin, generics.Lis
 
 
 class DoctorDetailView(DoctorAuditMixin, ConditionalRecordMixin, generics.RetrieveUpdateDestroyAPIView):
-    """One doctor: readable by everyone signed in; changed or deleted by its creator or staff.
+    """One doctor: readable by everyone signed in; changed by its creator, staff, the front desk and the clinician
+    linked to it; deleted by its creator or staff.
 
     Deleting a doctor removes its assignments, whoever's patients they belong to: the doctor directory is shared,
     and an assignment to a deleted doctor means nothing. The audit row names every patient who lost one, so
@@ -58,9 +59,12 @@ class DoctorDetailView(DoctorAuditMixin, ConditionalRecordMixin, generics.Retrie
 
     queryset = Doctor.objects.all()
     serializer_class = DoctorSerializer
-    permission_classes = [permissions.IsAuthenticated, IsCreatorOrStaffForWrites]
+    permission_classes = [permissions.IsAuthenticated, DoctorWrites]
     schema_error_responses = {
-        "DELETE": {"409": "The doctor has future booked appointments, or appointment records (which are kept)."}
+        "DELETE": {
+            "409": "The doctor has future booked appointments, appointment records (which are kept), or is linked "
+            "to an account."
+        }
     }
     unassigned_patient_ids: list[int] = []
 
@@ -68,6 +72,8 @@ class DoctorDetailView(DoctorAuditMixin, ConditionalRecordMixin, generics.Retrie
         # The doctor's row is locked (ConditionalRecordMixin): no assignment or booking can be added meanwhile.
         if instance.appointments.filter(status=AppointmentStatus.BOOKED, start__gte=timezone.now()).exists():
             raise Conflict("This doctor has future booked appointments; cancel them first.", "doctor_has_bookings")
+        if instance.accounts.exists():
+            raise Conflict("This doctor is linked to an account; staff must unlink it first.", "doctor_linked")
         if instance.appointments.exists():
             raise Conflict(
                 "This doctor has appointment records, which are kept: the doctor cannot be deleted.",

@@ -8,7 +8,7 @@ from rest_framework import generics, permissions
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from hospital.access import visible_patients
+from hospital.access import Capability, can, visible_patients
 from hospital.audit import AuditedView
 from hospital.conditional import ConditionalRecordMixin, etag_for
 from hospital.exceptions import Conflict
@@ -16,6 +16,7 @@ from hospital.filters import PatientFilter
 from hospital.history import HistoryListView
 from hospital.idempotency import IdempotentCreateMixin
 from hospital.models import AuditAction, AuditEvent, AuditResource, Patient
+from hospital.permissions import PatientDeletion, requires
 from hospital.schema import ErrorSerializer
 from hospital.serializers import (
     AccessLogEntrySerializer,
@@ -47,7 +48,8 @@ class PatientAuditMixin(AuditedView):
     )
 )
 class PatientListCreateView(PatientAuditMixin, IdempotentCreateMixin, generics.ListCreateAPIView):
-    """The caller's patients (staff: everyone's; deleted ones with `?deleted=true`), and creating one."""
+    """The patients the caller sees (hospital.access: own, the care team's, the front desk's and staff's all;
+    deleted ones with `?deleted=true` for staff), and creating one."""
 
     serializer_class = PatientSerializer
     filterset_class = PatientFilter
@@ -61,7 +63,7 @@ class PatientListCreateView(PatientAuditMixin, IdempotentCreateMixin, generics.L
             params = DeletedParameterSerializer(data=self.request.query_params)
             params.is_valid(raise_exception=True)
             deleted = params.validated_data["deleted"]
-            if deleted and not self.request.user.is_staff:
+            if deleted and not can(self.request.user, Capability.SEE_DELETED_PATIENTS):
                 raise PermissionDenied("Only staff may list deleted patients.")
         return visible_patients(self.request.user, deleted=deleted)
 
@@ -70,12 +72,14 @@ class PatientListCreateView(PatientAuditMixin, IdempotentCreateMixin, generics.L
 
 
 class PatientDetailView(PatientAuditMixin, ConditionalRecordMixin, generics.RetrieveUpdateDestroyAPIView):
-    """One patient. Another user's patient, or a deleted one, answers 404, exactly like a missing one.
+    """One patient. A patient the caller does not see, or a deleted one, answers 404, exactly like a missing one.
 
-    DELETE keeps the record, marked deleted by the caller; staff can restore it.
+    Everyone who sees a patient may update it. DELETE (its creator, the front desk, staff) keeps the record,
+    marked deleted by the caller; staff can restore it.
     """
 
     serializer_class = PatientSerializer
+    permission_classes = [permissions.IsAuthenticated, PatientDeletion]
 
     def get_queryset(self):
         return visible_patients(self.request.user)
@@ -92,7 +96,7 @@ class PatientRestoreView(PatientAuditMixin, generics.GenericAPIView):
     """Staff: bring a deleted patient back, with the doctor assignments it had (those whose doctor still exists)."""
 
     serializer_class = PatientSerializer
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAuthenticated, requires(Capability.SEE_DELETED_PATIENTS, "Staff")]
     audit_action = AuditAction.RESTORE
 
     @extend_schema(
