@@ -15,6 +15,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject
 from simple_history.template_utils import HistoricalRecordContextHelper
 
+from hospital.access import roles_of, with_roles
 from hospital.admin_audit import READ_METHODS, AuditedModelAdmin, object_pk
 from hospital.history import change_kind
 from hospital.models import (
@@ -23,6 +24,7 @@ from hospital.models import (
     AuditEvent,
     AuditResource,
     Doctor,
+    EmergencyAccessGrant,
     Patient,
     PatientDoctorMapping,
     User,
@@ -83,8 +85,24 @@ class CreatedByAdmin(HistoryAdmin):
 
 @admin.register(User)
 class HospitalUserAdmin(AuditedModelAdmin, UserAdmin):
-    list_display = ["username", "email", "is_staff", "is_active", "date_joined"]
+    """Accounts: roles are the groups front_desk and clinician (hospital.access); a clinician acts as its doctor."""
+
+    list_display = ["username", "email", "is_staff", "is_active", "role_list", "doctor", "date_joined"]
+    list_filter = [*UserAdmin.list_filter, "groups"]
+    list_select_related = ["doctor"]
+    autocomplete_fields = ["doctor"]
+    fieldsets = [
+        *UserAdmin.fieldsets,
+        ("Care team", {"fields": ["doctor"], "description": "The doctor a clinician account acts as."}),
+    ]
     audit_resource = AuditResource.USER
+
+    def get_queryset(self, request):
+        return with_roles(super().get_queryset(request))
+
+    @admin.display(description="roles")
+    def role_list(self, user):
+        return ", ".join(sorted(roles_of(user))) or "-"
 
     def user_change_password(self, request, id, form_url=""):
         """Setting another account's password is an update of that account (the form redirects on success)."""
@@ -237,6 +255,26 @@ class AppointmentAdmin(HistoryAdmin):
     search_fields = ["patient__lastname", "doctor__lastname"]
     ordering = ["start", "id"]
     audit_resource = AuditResource.APPOINTMENT
+    audit_patient_field = "patient_id"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(EmergencyAccessGrant)
+class EmergencyAccessGrantAdmin(AuditedModelAdmin, admin.ModelAdmin):
+    """The emergency access review queue, read-only: a grant is a record of what happened."""
+
+    list_display = ["id", "granted_at", "expires_at", "user", "patient", "reason"]
+    list_filter = ["granted_at"]
+    list_select_related = ["user", "patient"]
+    audit_resource = AuditResource.EMERGENCY_ACCESS
     audit_patient_field = "patient_id"
 
     def has_add_permission(self, request):

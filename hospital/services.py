@@ -348,7 +348,9 @@ def update_account(*, user: User, roles=UNCHANGED, doctor=UNCHANGED, is_active=U
             {"user_doctor_linked_once": {"doctor": ["This doctor is already linked to another account."]}},
         )
         if roles is not UNCHANGED:
-            account.groups.set(Group.objects.filter(name__in=roles))
+            # get_or_create: the role groups come from a migration, but a group deleted in the admin must not
+            # make a granted role silently vanish.
+            account.groups.set([Group.objects.get_or_create(name=role)[0] for role in roles])
     return with_roles(User.objects).get(pk=user.pk)
 
 

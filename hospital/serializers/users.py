@@ -5,8 +5,8 @@ from rest_framework import serializers
 from hospital.access import Role, roles_of
 from hospital.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from hospital.models import Doctor, User
+from hospital.services import update_account
 
-DOCTOR_TAKEN = "This doctor is already linked to another account."
 CLINICIAN_NEEDS_DOCTOR = "An account with the clinician role must be linked to a doctor."
 
 
@@ -47,6 +47,9 @@ class UserUpdateSerializer(serializers.Serializer):
         if Role.CLINICIAN in roles and doctor_id is None:
             raise serializers.ValidationError({"doctor": [CLINICIAN_NEEDS_DOCTOR]})
         return attrs
+
+    def update(self, user, validated_data):
+        return update_account(user=user, **validated_data)
 
     def to_representation(self, user):
         return UserSerializer(user, context=self.context).data

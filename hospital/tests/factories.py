@@ -3,9 +3,20 @@
 import itertools
 from datetime import timedelta
 
+from django.contrib.auth.models import Group
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from hospital.models import Appointment, Doctor, Gender, Patient, PatientDoctorMapping, Specialization, User
+from hospital.models import (
+    Appointment,
+    Doctor,
+    EmergencyAccessGrant,
+    Gender,
+    Patient,
+    PatientDoctorMapping,
+    Specialization,
+    User,
+)
 from hospital.tokens import SessionRefreshToken
 
 PASSWORD = "a-long-and-unusual-passphrase"
@@ -16,6 +27,33 @@ def make_user(username=None, *, is_staff=False, password=PASSWORD, **fields) -> 
     username = username or f"user{next(_sequence)}"
     return User.objects.create_user(
         username=username, email=f"{username}@example.com", password=password, is_staff=is_staff, **fields
+    )
+
+
+def make_front_desk(username=None) -> User:
+    user = make_user(username)
+    user.groups.add(Group.objects.get_or_create(name="front_desk")[0])
+    return user
+
+
+def make_clinician(doctor: Doctor, username=None) -> User:
+    """An account with the clinician role, acting as `doctor`."""
+    user = make_user(username, doctor=doctor)
+    user.groups.add(Group.objects.get_or_create(name="clinician")[0])
+    return user
+
+
+def make_grant(
+    user: User, patient: Patient, *, minutes: int = 60, reason="Unconscious in the emergency room"
+) -> EmergencyAccessGrant:
+    """An emergency access grant from now on for `minutes` (negative: one that has already expired)."""
+    start = timezone.now() if minutes > 0 else timezone.now() + timedelta(minutes=2 * minutes)
+    return EmergencyAccessGrant.objects.create(
+        user=user,
+        patient=patient,
+        reason=reason,
+        granted_at=start,
+        expires_at=timezone.now() + timedelta(minutes=minutes),
     )
 
 
