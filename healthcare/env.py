@@ -4,11 +4,15 @@ Settings must never guess: a typo such as DEBUG=ture or PAGE_SIZE=fifty stops th
 with a message naming the variable, instead of silently running with a default.
 """
 
+import ipaddress
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
+# A DNS name: labels of letters, digits and hyphens, separated by dots.
+HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
 FALSE_VALUES = {"0", "false", "no", "off"}
 
 
@@ -53,4 +57,16 @@ def env_rate(name: str, default: str) -> str:
     count, _, period = raw.partition("/")
     if not count.isdigit() or int(count) < 1 or not period or period[0] not in "smhd":
         raise ImproperlyConfigured(f"{name} must look like 20/min (count/s|min|hour|day), not {raw!r}.")
+    return raw
+
+
+def env_host(name: str, default: str) -> str:
+    """An IP address or a host name to listen on; it is written into nginx's configuration, so nothing else."""
+    raw = env_str(name) or default
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        pass
+    if len(raw) > 253 or not HOST_NAME.fullmatch(raw):
+        raise ImproperlyConfigured(f"{name} must be an IP address or a host name, not {raw!r}.")
     return raw
