@@ -25,8 +25,15 @@ bench: $(INSTALLED) nginx  ## Measure the API under load against a bare ceiling;
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	@$(PY) -m benchmarks.run
 
-superuser: $(INSTALLED)  ## Create an admin (staff) account interactively
-	@$(PY) scripts/dev.py run -- $(PY) manage.py createsuperuser
+superuser: $(INSTALLED)  ## An admin account: prompts; or USERNAME=... EMAIL=... with DJANGO_SUPERUSER_PASSWORD set
+	@$(PY) scripts/dev.py run -- $(PY) manage.py superuser
+# Only from make's command line: desktop sessions and sudo export a USERNAME of their own.
+ifeq ($(origin USERNAME),command line)
+superuser: export DJANGO_SUPERUSER_USERNAME := $(USERNAME)
+endif
+ifeq ($(origin EMAIL),command line)
+superuser: export DJANGO_SUPERUSER_EMAIL := $(EMAIL)
+endif
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check .

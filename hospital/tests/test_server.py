@@ -1,6 +1,6 @@
 """The server as `make run` starts it: nginx in front of gunicorn, on the test database, through real sockets.
 
-Also the make and command-line entry points: signals, a busy port, malformed settings.
+Also the make and command-line entry points: signals, a busy port, malformed settings, `make superuser`.
 Each server here is a real `make run`, in a session of its own (as a terminal's job is a process group), on a
 port the system picks; a class starts it once.
 """
@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import SimpleTestCase, TransactionTestCase
 
@@ -31,6 +32,7 @@ STOP_SECONDS = 30
 # The bound the issue states: a stalled client must not delay anyone else's answer by more than this.
 HEALTH_BOUND_SECONDS = 1.0
 STALLED_CLIENTS = 64
+STRONG_PASSWORD = "correct-horse-battery-staple"
 
 
 def test_database_url() -> str:
@@ -446,3 +448,34 @@ class EntryPointTests(SimpleTestCase):
                     self.assertNotEqual(finished.returncode, 0, output)
                     self.assertNotIn("Traceback", output)
                     self.assertIn("error: DEBUG must be one of", output)
+
+
+class SuperuserTests(TransactionTestCase):
+    """`make superuser`: an account from the command line without a prompt, or a loud failure."""
+
+    def test_it_creates_a_superuser_from_the_command_line_without_a_terminal(self):
+        env = environment(DJANGO_SUPERUSER_PASSWORD=STRONG_PASSWORD)
+        status, output = make("superuser", "USERNAME=clinicadmin", "EMAIL=admin@example.org", env=env)
+        self.assertEqual(status, 0, output)
+        user = get_user_model().objects.get(username="clinicadmin")
+        self.assertTrue(user.is_superuser and user.is_staff)
+        self.assertEqual(user.email, "admin@example.org")
+        self.assertTrue(user.check_password(STRONG_PASSWORD))
+
+    def test_without_a_terminal_or_a_username_it_fails_and_creates_nothing(self):
+        # A USERNAME exported by the session (desktops and sudo do) is not taken for the account's name.
+        env = environment(DJANGO_SUPERUSER_PASSWORD=STRONG_PASSWORD, USERNAME="session-user", EMAIL="me@example.org")
+        status, output = make("superuser", env=env)
+        self.assertNotEqual(status, 0, output)
+        self.assertIn("no terminal to prompt on", output)
+        self.assertIn("USERNAME=... EMAIL=...", output)
+        self.assertFalse(get_user_model().objects.exists())
+
+    def test_without_a_password_or_with_a_weak_one_it_fails_and_creates_nothing(self):
+        for password, message in ((None, "no DJANGO_SUPERUSER_PASSWORD given"), ("password", "too common")):
+            with self.subTest(password=password):
+                env = environment(DJANGO_SUPERUSER_PASSWORD=password)
+                status, output = make("superuser", "USERNAME=clinicadmin", "EMAIL=admin@example.org", env=env)
+                self.assertNotEqual(status, 0, output)
+                self.assertIn(message, output)
+                self.assertFalse(get_user_model().objects.exists())
