@@ -12,6 +12,7 @@ this script started: nginx, gunicorn and the embedded PostgreSQL.
 """
 
 import contextlib
+import fcntl
 import json
 import os
 import runpy
@@ -175,9 +176,21 @@ def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "manage.py", *args], env=env, cwd=BASE_DIR, check=True)
 
 
+def collect_static(env: dict[str, str], static_root: Path) -> None:
+    """collectstatic, one at a time per checkout: two `make run`s at once would rewrite the same files together
+    (and make test starts several). The lock is the static directory itself, so nothing else is left behind."""
+    static_root.mkdir(parents=True, exist_ok=True)
+    directory = os.open(static_root, os.O_RDONLY)
+    try:
+        fcntl.flock(directory, fcntl.LOCK_EX)
+        manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
+    finally:
+        os.close(directory)  # releases the lock
+
+
 def serve(env: dict[str, str], config: dict) -> int:
     manage("migrate", "--noinput", env=env)
-    manage("collectstatic", "--noinput", "--verbosity", "0", env=env)
+    collect_static(env, Path(config["STATIC_ROOT"]))
     if Stopping.requested():
         return Stopping.exit_status()
     # nginx is one more proxy in front of gunicorn; what it says of the scheme is trusted only behind others.
