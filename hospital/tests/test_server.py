@@ -7,6 +7,7 @@ port the system picks; a class starts it once.
 
 import contextlib
 import http.client
+import io
 import json
 import os
 import signal
@@ -16,12 +17,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
-from django.test import SimpleTestCase, TransactionTestCase
+from django.test import SimpleTestCase, TestCase, TransactionTestCase
 
 from hospital.models import AuditEvent
 from scripts import serving
@@ -479,3 +483,43 @@ class SuperuserTests(TransactionTestCase):
                 self.assertNotEqual(status, 0, output)
                 self.assertIn(message, output)
                 self.assertFalse(get_user_model().objects.exists())
+
+
+class SuperuserCommandTests(TestCase):
+    """The same rules in-process (`manage.py superuser`), where each branch is quick to reach."""
+
+    def call(self, *args: str, stdin=None, **env: str):
+        with mock.patch.dict(os.environ, env):
+            call_command("superuser", *args, stdin=stdin or io.StringIO(), stdout=io.StringIO())
+
+    def test_username_email_and_password_make_a_superuser_without_a_prompt(self):
+        self.call(
+            "--username", "clinicadmin", "--email", "admin@example.org", DJANGO_SUPERUSER_PASSWORD=STRONG_PASSWORD
+        )
+        self.assertTrue(get_user_model().objects.get(username="clinicadmin").check_password(STRONG_PASSWORD))
+
+    def test_the_environment_can_name_the_account(self):
+        env = {"DJANGO_SUPERUSER_USERNAME": "envadmin", "DJANGO_SUPERUSER_EMAIL": "env@example.org"}
+        self.call(DJANGO_SUPERUSER_PASSWORD=STRONG_PASSWORD, **env)
+        self.assertTrue(get_user_model().objects.get(username="envadmin").is_superuser)
+
+    def test_it_refuses_what_it_cannot_do_without_a_prompt(self):
+        cases = (
+            ((), {}, "no username or DJANGO_SUPERUSER_PASSWORD given"),
+            (("--username", "clinicadmin"), {}, "no DJANGO_SUPERUSER_PASSWORD given"),
+            (("--noinput",), {"DJANGO_SUPERUSER_PASSWORD": STRONG_PASSWORD}, "no username given"),
+            (("--username", "clinicadmin", "--email", "a@example.org"), {"DJANGO_SUPERUSER_PASSWORD": "clinicadmin"}),
+        )
+        for args, env, *message in cases:
+            with self.subTest(args=args), self.assertRaisesMessage(CommandError, message[0] if message else "similar"):
+                self.call(*args, **env)
+        self.assertFalse(get_user_model().objects.exists())
+
+    def test_with_a_terminal_it_prompts_as_django_does(self):
+        terminal = mock.Mock(isatty=lambda: True)
+        with (
+            mock.patch("builtins.input", side_effect=["termadmin", "term@example.org"]),
+            mock.patch("getpass.getpass", return_value=STRONG_PASSWORD),
+        ):
+            self.call(stdin=terminal)
+        self.assertTrue(get_user_model().objects.get(username="termadmin").check_password(STRONG_PASSWORD))
