@@ -193,7 +193,7 @@ def serve(env: dict[str, str], config: dict) -> int:
     collect_static(env, Path(config["STATIC_ROOT"]))
     if Stopping.requested():
         return Stopping.exit_status()
-    # nginx is one more proxy in front of gunicorn; what it says of the scheme is trusted only behind others.
+    # nginx is one more proxy in front of gunicorn. Behind others, it passes on the scheme they report.
     proxies = config["REST_FRAMEWORK"]["NUM_PROXIES"]
     stack = serving.Stack(
         wsgi="healthcare.wsgi",
@@ -207,9 +207,10 @@ def serve(env: dict[str, str], config: dict) -> int:
         stack.wait_until_serving(should_stop=Stopping.requested)
         if not Stopping.requested():
             url = stack.url
+            workers = f"{config['WEB_CONCURRENCY']} gunicorn worker" + ("s" if config["WEB_CONCURRENCY"] > 1 else "")
             say(
                 f"""
-  healthcare-backend is serving on {url}  (nginx, with {config["WEB_CONCURRENCY"]} gunicorn workers behind it)
+  healthcare-backend is serving on {url}  (nginx, with {workers} behind it)
     API        {url}/api/
     API docs   {url}/api/docs/
     Admin      {url}/admin/   (create an account with: make superuser)
