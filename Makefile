@@ -4,12 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test fuzz fault seed bench superuser lint format checks
+.PHONY: run test fuzz fault seed bench superuser lint format checks nginx
 
-run: $(INSTALLED)  ## Serve the API with gunicorn on $HOST:$PORT (default 127.0.0.1:8000)
+run: $(INSTALLED) nginx  ## Serve the API on $HOST:$PORT (default 127.0.0.1:8000): nginx in front of gunicorn
 	@$(PY) scripts/dev.py serve
 
-test: $(INSTALLED)  ## The whole suite under coverage, lint, migration and deploy checks
+test: $(INSTALLED) nginx  ## The whole suite under coverage, lint, migration and deploy checks
 	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)  # the browser test's browser
 	@$(PY) scripts/dev.py run -- $(MAKE) --no-print-directory checks
 
@@ -22,12 +22,19 @@ fault: $(INSTALLED)  ## Stop and restart PostgreSQL under load: 503s meanwhile, 
 seed: $(INSTALLED)  ## Demo data: make seed ARGS="--patients 100000 --doctors 1000 --mappings 100000 --reset"
 	@$(PY) scripts/dev.py run -- sh -c '$(PY) manage.py migrate --noinput --verbosity 0 && $(PY) manage.py seed_demo $(ARGS)'
 
-bench: $(INSTALLED)  ## Measure the API under load against a bare ceiling; writes BENCHMARKS.md (BENCH_QUICK=1: short)
+bench: $(INSTALLED) nginx  ## Measure the API under load against a bare ceiling; writes BENCHMARKS.md (BENCH_QUICK=1: short)
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	@$(PY) -m benchmarks.run
 
-superuser: $(INSTALLED)  ## Create an admin (staff) account interactively
-	@$(PY) scripts/dev.py run -- $(PY) manage.py createsuperuser
+superuser: $(INSTALLED)  ## An admin account: prompts; or USERNAME=... EMAIL=... with DJANGO_SUPERUSER_PASSWORD set
+	@$(PY) scripts/dev.py run -- $(PY) manage.py superuser
+# Only from make's command line: desktop sessions and sudo export a USERNAME of their own.
+ifeq ($(origin USERNAME),command line)
+superuser: export DJANGO_SUPERUSER_USERNAME := $(USERNAME)
+endif
+ifeq ($(origin EMAIL),command line)
+superuser: export DJANGO_SUPERUSER_EMAIL := $(EMAIL)
+endif
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check .
@@ -48,6 +55,11 @@ checks:
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 	DEBUG=false HTTPS=true SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
 		$(PY) manage.py check --deploy --fail-level WARNING
+
+# Debian's nginx, in front of gunicorn for make run, the server tests and make bench; installed if missing.
+nginx:
+	@test -x /usr/sbin/nginx || command -v nginx >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends nginx)
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'

@@ -4,8 +4,8 @@
     BENCH_QUICK=1 python -m benchmarks.run   10k rows only, short rounds; writes .data/bench/BENCHMARKS-quick.md
 
 Everything lives in a temporary directory, removed at the end (also on Ctrl-C): a private PostgreSQL
-(pgserver), a fresh migrated database, and three gunicorn servers, each started with gunicorn.conf.py as
-`make run` starts the app, with production settings (DEBUG=false):
+(pgserver), a fresh migrated database, and three servers, each nginx in front of gunicorn (gunicorn.conf.py)
+exactly as `make run` serves the app (scripts/serving.py), with production settings (DEBUG=false):
 
   app      healthcare.wsgi, the server wrk measures; exactly the production middleware
   ceiling  benchmarks.ceiling: the patients page from one raw query, measured the same way
@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from scripts.fault_tolerance import Postgres, free_port, interrupt, print_server_log, stop_gunicorn
+from scripts.fault_tolerance import Postgres, free_port, interrupt, print_server_log
+from scripts.serving import Stack
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 POST_SCRIPT = Path(__file__).with_name("post.lua")
@@ -225,7 +226,7 @@ class OtherLoad:
     """The share of the machine's CPU that processes outside the benchmark used while it measured.
 
     On a shared machine other work slows the servers down at random; this says which figures it touched.
-    Ours: this process (with the wrk runs it has reaped), its descendants (gunicorn), and PostgreSQL.
+    Ours: this process (with the wrk runs it has reaped), its descendants (nginx, gunicorn), and PostgreSQL.
     """
 
     def __init__(self, postmaster_pid: int, wait_budget_seconds: float):
@@ -278,12 +279,12 @@ class OtherLoad:
 class Server:
     name: str
     port: int
-    process: subprocess.Popen
+    stack: Stack
     log: Path
 
     def worker_rss_mib(self) -> list[float]:
         """VmRSS of each gunicorn worker (the master's children)."""
-        pid = self.process.pid
+        pid = self.stack.gunicorn.pid
         sizes = []
         for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
             with contextlib.suppress(FileNotFoundError):
@@ -292,28 +293,24 @@ class Server:
         return sorted(sizes)
 
 
-def start_server(name: str, wsgi: str, env: dict[str, str], workdir: Path, ready_path: str) -> Server:
+def start_server(name: str, wsgi: str, env: dict[str, str], workdir: Path, ready_path: str, cleanup) -> Server:
+    """nginx and gunicorn as `make run` starts them, in sessions of their own: Ctrl-C reaches only this script,
+    which stops the servers (`cleanup`) before PostgreSQL."""
     port = int(env["PORT"])
     log = workdir / f"{name}.log"
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    stack = Stack(wsgi=wsgi, env=env, host="127.0.0.1", port=port)
+    cleanup.callback(stack.stop)
     with log.open("w") as output:
-        process = subprocess.Popen(
-            [gunicorn, "-c", "gunicorn.conf.py", wsgi],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # Ctrl-C reaches only this script, which stops the servers before PostgreSQL
-        )
-    server = Server(name, port, process, log)
+        stack.start(output=output)
+    server = Server(name, port, stack, log)
     deadline = time.monotonic() + 30
-    while process.poll() is None and time.monotonic() < deadline:
+    while not stack.exited() and time.monotonic() < deadline:
         with contextlib.suppress(OSError):
             if fetch(port, "GET", ready_path)[0] == 200:
                 return server
         time.sleep(0.2)
     print_server_log(log)
-    raise RuntimeError(f"{name} did not serve within 30 s (exit status {process.poll()})")
+    raise RuntimeError(f"{name} did not serve within 30 s ({stack.exited() or 'still starting'})")
 
 
 def fetch(port: int, method: str, path: str, *, token: str = "", body: str | None = None, host: str = ""):
@@ -673,10 +670,18 @@ def machine(run: Run) -> list[tuple[str, str]]:
         ("Django", django.get_version()),
         ("PostgreSQL", run.postgres_version),
         ("gunicorn", gunicorn.__version__),
+        ("nginx", nginx_version()),
         ("psycopg", psycopg.__version__),
         ("wrk", (wrk.stdout or wrk.stderr).splitlines()[0] if (wrk.stdout or wrk.stderr) else "unknown"),
         ("Load average at the start (1, 5, 15 min)", run.load_average),
     ]
+
+
+def nginx_version() -> str:
+    from scripts.serving import find_nginx
+
+    finished = subprocess.run([find_nginx(), "-v"], capture_output=True, text=True, check=False)
+    return (finished.stderr or finished.stdout).strip().removeprefix("nginx version: ") or "unknown"
 
 
 def format_rss(sizes: list[float]) -> str:
@@ -761,11 +766,13 @@ def method_notes(run: Run) -> list[str]:
     )
     return [
         "One process runs everything (`python -m benchmarks.run`): a private PostgreSQL (pgserver, default "
-        "configuration) in a temporary directory, a migrated database, and three gunicorn servers started like "
-        "`make run` (`gunicorn -c gunicorn.conf.py ...`, `DEBUG=false`, a 64-character random `SECRET_KEY`): "
-        f"the app, the ceiling (`benchmarks/ceiling.py`) and a query-count probe. {run.workers} sync workers each "
-        "(gunicorn.conf.py's default, 2 x cores + 1; the sync worker closes the connection after each answer, so "
-        "every request is a new TCP connection). The app's request log (one JSON line per request) goes to a file.",
+        "configuration) in a temporary directory, a migrated database, and three servers started as `make run` "
+        "starts one (scripts/serving.py: nginx on a loopback port in front of `gunicorn -c gunicorn.conf.py` on a "
+        "unix socket; `DEBUG=false`, a 64-character random `SECRET_KEY`): the app, the ceiling "
+        f"(`benchmarks/ceiling.py`) and a query-count probe. {run.workers} sync workers each (gunicorn.conf.py's "
+        "default, 2 x cores + 1). wrk keeps its connections to nginx open; nginx opens a new unix-socket "
+        "connection to gunicorn for each request (the sync worker closes it after each answer). The app's request "
+        "log (one JSON line per request) goes to a file.",
         f"Data sets, each seeded afresh (`seed()`: `manage.py seed_demo` when the project has it, else a COPY "
         f"fallback) before its measurements: {data_sets}. Then the audit table is emptied (TRUNCATE) and "
         "`VACUUM ANALYZE` runs, so every data set starts from the same state; the audit table then grows by one "
@@ -819,6 +826,7 @@ def server_environment(postgres: Postgres, workdir: Path, secret_key: str, port:
         "AUTH_THROTTLE_RATE": AUTH_THROTTLE_RATE,
         "ANON_THROTTLE_RATE": AUTH_THROTTLE_RATE,
         "BENCHMARK_QUERY_COUNT": "false",
+        "NUM_PROXIES": "1",  # nginx in front, as make run sets it
         **extra,
     }
 
@@ -869,8 +877,7 @@ def run_benchmark(cleanup: contextlib.ExitStack, plan: Plan) -> Run:
         ("ceiling", "benchmarks.ceiling:application", "/api/patients/"),
         ("probe", "healthcare.wsgi", "/api/health/"),
     ):
-        servers[name] = start_server(name, wsgi, environments[name], workdir, ready)
-        cleanup.callback(stop_gunicorn, servers[name].process)
+        servers[name] = start_server(name, wsgi, environments[name], workdir, ready, cleanup)
     say(f"servers up: app on :{ports['app']}, ceiling on :{ports['ceiling']}, probe on :{ports['probe']}")
 
     password = secrets.token_urlsafe(18)

@@ -4,12 +4,16 @@ Settings must never guess: a typo such as DEBUG=ture or PAGE_SIZE=fifty stops th
 with a message naming the variable, instead of silently running with a default.
 """
 
+import ipaddress
 import os
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
+# A DNS name: labels of letters, digits and hyphens, separated by dots.
+HOST_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
 FALSE_VALUES = {"0", "false", "no", "off"}
 
 
@@ -79,3 +83,15 @@ def env_time_zone(name: str, default: str) -> ZoneInfo:
         raise ImproperlyConfigured(
             f"{name} must be an IANA time zone name such as Europe/Berlin or UTC, not {raw!r}."
         ) from None
+
+
+def env_host(name: str, default: str) -> str:
+    """An IP address or a host name to listen on; it is written into nginx's configuration, so nothing else."""
+    raw = env_str(name) or default
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        pass
+    if len(raw) > 253 or not HOST_NAME.fullmatch(raw):
+        raise ImproperlyConfigured(f"{name} must be an IP address or a host name, not {raw!r}.")
+    return raw

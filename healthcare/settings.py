@@ -4,6 +4,7 @@ Every variable is listed, with its default, in `.env.example` and in the README.
 the process at start (see `healthcare.env`); there is no production secret default.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +12,16 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
-from healthcare.env import env_bool, env_int, env_list, env_origins, env_rate, env_str, env_time_zone
+from healthcare.env import (
+    env_bool,
+    env_host,
+    env_int,
+    env_list,
+    env_origins,
+    env_rate,
+    env_str,
+    env_time_zone,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env", override=False)
@@ -21,6 +31,12 @@ DATA_DIR = Path(env_str("DATA_DIR") or BASE_DIR / ".data")
 
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
+
+# The server (scripts/dev.py, gunicorn.conf.py): `make run` serves on HOST:PORT through nginx, with
+# WEB_CONCURRENCY gunicorn workers behind it. Read here so that a malformed value is refused like any other.
+HOST = env_host("HOST", "127.0.0.1")
+PORT = env_int("PORT", 8000, min_value=1, max_value=65535)
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1, min_value=1, max_value=256)
 
 # Placeholders that appear in this repository and must never sign a production token.
 KNOWN_INSECURE_KEYS = {"change-me", "replace-with-a-long-random-string"}

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.test import SimpleTestCase
 
-from healthcare.env import env_bool, env_int, env_list, env_origins, env_rate
+from healthcare.env import env_bool, env_host, env_int, env_list, env_origins, env_rate
 
 SETTINGS_FILE = Path(settings.BASE_DIR) / "healthcare" / "settings.py"
 STRONG_KEY = secrets.token_urlsafe(64)
@@ -21,6 +21,7 @@ DATABASE_URL = "postgres://postgres@127.0.0.1:5432/unused"  # parsed only, never
 def load_settings(**env: str) -> dict:
     """Execute settings.py as at start-up, with `env` on top of an environment free of overrides."""
     names = ["SECRET_KEY", "DEBUG", "DATABASE_URL", "HTTPS", "PAGE_SIZE", "MAX_PAGE_SIZE", "DATA_DIR"]
+    names += ["HOST", "PORT", "WEB_CONCURRENCY"]
     with tempfile.TemporaryDirectory() as empty_data_dir:
         base = {name: "" for name in names} | {"DATA_DIR": empty_data_dir}
         with mock.patch.dict(os.environ, base | env):
@@ -101,6 +102,23 @@ class EnvironmentReaderTests(SimpleTestCase):
             ):
                 env_origins("X")
 
+    def test_env_host_reads_an_address_or_a_host_name(self):
+        cases = {"127.0.0.1": "127.0.0.1", "::1": "::1", "localhost": "localhost", "::": "::"}
+        cases |= {"api.clinic.example": "api.clinic.example", "": "127.0.0.1"}
+        for raw, expected in cases.items():
+            with self.subTest(raw=raw), mock.patch.dict(os.environ, {"X": raw}):
+                self.assertEqual(env_host("X", "127.0.0.1"), expected)
+
+    def test_env_host_refuses_what_is_neither(self):
+        # The value is written into nginx's configuration: nothing but an address or a name gets there.
+        for raw in ("127.0.0.1:80", "a b", "host;", "-host", "host_name", "[::1]", "x" * 64 + ".example"):
+            with (
+                self.subTest(raw=raw),
+                mock.patch.dict(os.environ, {"X": raw}),
+                self.assertRaisesMessage(ImproperlyConfigured, "X must be an IP address or a host name"),
+            ):
+                env_host("X", "127.0.0.1")
+
 
 class SettingsTests(SimpleTestCase):
     def test_defaults_are_production_safe(self):
@@ -154,6 +172,14 @@ class SettingsTests(SimpleTestCase):
     def test_a_malformed_value_stops_the_start_up(self):
         with self.assertRaisesMessage(ImproperlyConfigured, "DEBUG"):
             load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL, DEBUG="ture")
+
+    def test_the_server_settings_have_defaults_and_refuse_malformed_values(self):
+        loaded = load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL)
+        self.assertEqual((loaded["HOST"], loaded["PORT"]), ("127.0.0.1", 8000))
+        self.assertEqual(loaded["WEB_CONCURRENCY"], 2 * os.cpu_count() + 1)
+        for name, raw in (("PORT", "abc"), ("PORT", "0"), ("PORT", "65536"), ("WEB_CONCURRENCY", "0"), ("HOST", "a b")):
+            with self.subTest(name=name, raw=raw), self.assertRaisesMessage(ImproperlyConfigured, name):
+                load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL, **{name: raw})
 
     def test_a_default_page_size_above_the_maximum_is_refused(self):
         with self.assertRaisesMessage(ImproperlyConfigured, "PAGE_SIZE"):
