@@ -90,17 +90,18 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, CSRF, session logins and messages: Django's, for the admin only (the API uses tokens).
+    "hospital.middleware.SessionsOutsideApi",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "hospital.middleware.CsrfOutsideApi",
+    "hospital.middleware.LoginOutsideApi",
+    "hospital.middleware.MessagesOutsideApi",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Admin sessions end after ADMIN_SESSION_IDLE_MINUTES idle and ADMIN_SESSION_MAX_HOURS in all.
-    "hospital.admin_security.AdminSessionLimitsMiddleware",
+    "hospital.middleware.AdminSessionLimitsOutsideApi",
     # Lets history records name the user who made each change.
     "simple_history.middleware.HistoryRequestMiddleware",
-    # Turns an admin login lockout (django-axes) into its 429 page.
+    # Turns an admin login lockout (django-axes) into its 429 page (axes checks for it by this name).
     "axes.middleware.AxesMiddleware",
     # Innermost, so that its early answers (413) still get every header the others add.
     "hospital.middleware.ApiGuardMiddleware",
@@ -237,7 +238,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["hospital.parsers.StrictJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "hospital.pagination.LinkHeaderPagination",
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "hospital.filters.QueryFilterBackend",
         "hospital.filters.StrictSearchFilter",
         "hospital.filters.StrictOrderingFilter",
     ],

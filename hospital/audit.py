@@ -2,8 +2,10 @@
 
 The row is written by the view itself, with a single INSERT:
 - for writes, inside the request's transaction, so a change and its audit row commit together or not at all;
-- for reads, after the response is built; if the row cannot be written, the client gets an error instead of
-  the data. No record leaves the API without its audit row.
+- for a page of a list, in the very statement that reads the page (PageAudit): the row is committed before the
+  rows reach Python, at no extra round trip;
+- for other reads, after the response is built; if the row cannot be written, the client gets an error instead
+  of the data. No record leaves the API without its audit row.
 """
 
 import ipaddress
@@ -34,6 +36,26 @@ INSERT INTO "hospital_auditevent"
     (at, actor, action, resource_type, resource_ids, patient_ids, outcome, client_ip, request_id, client_request_id)
 SELECT now(), %s, %s, %s, %s::bigint[], %s::bigint[], %s, %s::inet, %s, %s FROM no_wait
 """
+
+# The page of a list and its audit row in one statement. The page's own SQL (as Django compiled it) is read in
+# a materialized CTE, its columns named by position and numbered in the order they come; the row is inserted from
+# it (ids in page order); the page is returned as Django expects it: the same columns, in the same order.
+PAGE_WITH_AUDIT = """WITH page AS MATERIALIZED (
+    SELECT q.*, row_number() OVER () AS "_row" FROM ({page}) AS q({names})
+), no_wait AS (SELECT set_config('synchronous_commit', %s, true) AS ignored), audit AS (
+    INSERT INTO "hospital_auditevent"
+        (at, actor, action, resource_type, resource_ids, patient_ids, outcome, client_ip, request_id, client_request_id)
+    SELECT now(), %s, %s, %s,
+        coalesce(array_agg(page.{record} ORDER BY page."_row") FILTER (WHERE page."_row" IS NOT NULL), '{{}}'),
+        {patients},
+        %s, %s::inet, %s, %s
+    FROM no_wait LEFT JOIN page ON true
+)
+SELECT {names} FROM page ORDER BY "_row"
+"""
+PAGE_PATIENTS = (
+    """coalesce(array_agg(page.{patient} ORDER BY page."_row") FILTER (WHERE page."_row" IS NOT NULL), '{{}}')"""
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +122,53 @@ def record_audit_event(
         )
 
 
+class PageAudit:
+    """Rewrites the next statement, the page of a list, into PAGE_WITH_AUDIT: the page and its audit row at once.
+
+    `record_field` and `patient_field` name the model fields (attnames) whose values are the audit row's resource
+    ids and patient ids (none: no patient ids). Used by the paginator around the page's own query.
+    """
+
+    def __init__(self, view, queryset, *, record_field: str, patient_field: str | None):
+        self.view = view
+        self.written = False
+        compiler = queryset.query.get_compiler(using=queryset.db)
+        compiler.setup_query()
+        # The listed model's own columns (its table), by attname: joined tables' columns have other aliases.
+        table = queryset.model._meta.db_table
+        own = {
+            column.target.attname: number
+            for number, (column, _sql, _alias) in enumerate(compiler.select)
+            if getattr(column, "alias", None) == table and hasattr(column, "target")
+        }
+        self.columns = len(compiler.select)
+        self.record = own[record_field]
+        self.patient = own[patient_field] if patient_field else None
+
+    def __call__(self, execute, sql, params, many, context):
+        if self.written:
+            return execute(sql, params, many, context)
+        self.written = True
+        names = ", ".join(f'"c{n}"' for n in range(self.columns))
+        patients = PAGE_PATIENTS.format(patient=f'"c{self.patient}"') if self.patient is not None else "'{}'"
+        statement = PAGE_WITH_AUDIT.format(page=sql, names=names, record=f'"c{self.record}"', patients=patients)
+        view, request = self.view, self.view.request
+        durable = connection.in_atomic_block or settings.AUDIT_SYNCHRONOUS_READS
+        audit_params = [
+            "on" if durable else "off",
+            request.user.pk,
+            view.get_audit_action(),
+            view.audit_resource,
+            status.HTTP_200_OK,
+            client_ip(request),
+            getattr(request, "request_id", ""),
+            getattr(request, "client_request_id", ""),
+        ]
+        result = execute(statement, (*params, *audit_params), many, context)
+        view.audit_written = True
+        return result
+
+
 class AuditedView(ThrottleBeforePermissionsMixin):
     """Mixin for API views: records who did what to which records, and how it ended.
 
@@ -111,6 +180,17 @@ class AuditedView(ThrottleBeforePermissionsMixin):
     audit_resource: AuditResource
     audit_action: AuditAction | None = None
     audit_actor_id: int | None = None
+    # Lists whose audit row names the rows of the page: the field giving the patient ids (None: no patients).
+    # Their page and audit row are one statement (PageAudit); other lists leave this unset.
+    audit_page_patient_field: str | None = None
+    audit_page: bool = False
+    audit_written = False
+
+    def page_audit(self, queryset) -> PageAudit | None:
+        """The paginator asks: a PageAudit for this list's page, or None to audit after the response."""
+        if not self.audit_page or self.request.method not in ("GET", "HEAD") or not self.request.user.is_authenticated:
+            return None
+        return PageAudit(self, queryset, record_field="id", patient_field=self.audit_page_patient_field)
 
     def dispatch(self, request, *args, **kwargs):
         if request.method == "OPTIONS":
@@ -146,6 +226,8 @@ class AuditedView(ThrottleBeforePermissionsMixin):
             logger.warning("the audit row of a failed request could not be written: %s", type(audit_error).__name__)
 
     def write_audit_event(self, response) -> None:
+        if self.audit_written and response.status_code == status.HTTP_200_OK:
+            return  # with the page (PageAudit)
         if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and not self.request.user.is_authenticated:
             # A throttled anonymous request leaves no row, or the table would grow at the client's rate.
             return

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+from hospital.representation import PlannedModelSerializer
+
 
 class JsonStringMixin:
     def to_internal_value(self, data):
@@ -56,7 +58,7 @@ STRICT_FIELDS = {
 
 # A ModelSerializer whose text and whole-number model fields use the strict fields above. (A comment, not a
 # docstring: drf-spectacular would publish a docstring as the description of every schema built on it.)
-class StrictModelSerializer(serializers.ModelSerializer):
+class StrictModelSerializer(PlannedModelSerializer):
     serializer_field_mapping = {
         model_field: STRICT_FIELDS.get(field, field)
         for model_field, field in serializers.ModelSerializer.serializer_field_mapping.items()

@@ -1,7 +1,12 @@
 """Guards that run before any view: body size, database outages, and no caching of medical data."""
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.middleware.csrf import CsrfViewMiddleware
 
+from hospital.admin_security import AdminSessionLimitsMiddleware
 from hospital.exceptions import database_unavailable_response, is_api_request, is_database_unavailable, json_error
 
 
@@ -34,3 +39,40 @@ class ApiGuardMiddleware:
         if is_database_unavailable(exception):
             return database_unavailable_response()
         return None
+
+
+class OutsideApi:
+    """For a middleware class: run it for every request but those to the API.
+
+    The session, CSRF, session-login and messages machinery serves the admin's pages; the API authenticates with
+    tokens and never reads a session or a cookie, so its requests skip them (a few percent of a list request).
+    Subclasses of the middleware they wrap, so that Django's and axes' checks still find them.
+    """
+
+    def __call__(self, request):
+        if is_api_request(request):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class SessionsOutsideApi(OutsideApi, SessionMiddleware):
+    pass
+
+
+class CsrfOutsideApi(OutsideApi, CsrfViewMiddleware):
+    def process_view(self, request, callback, callback_args, callback_kwargs):
+        if is_api_request(request):
+            return None
+        return super().process_view(request, callback, callback_args, callback_kwargs)
+
+
+class LoginOutsideApi(OutsideApi, AuthenticationMiddleware):
+    pass
+
+
+class MessagesOutsideApi(OutsideApi, MessageMiddleware):
+    pass
+
+
+class AdminSessionLimitsOutsideApi(OutsideApi, AdminSessionLimitsMiddleware):
+    pass

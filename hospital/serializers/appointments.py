@@ -13,6 +13,7 @@ from hospital.fields import (
     StrictModelSerializer,
 )
 from hospital.models import MAX_APPOINTMENT, MIN_APPOINTMENT, Appointment, AppointmentStatus
+from hospital.representation import PlannedModelSerializer, PlannedSerializer
 from hospital.scheduling import first_overlap, format_wall_time, parse_wall_time
 from hospital.serializers.patients import VisiblePatientField
 from hospital.services import book_appointment, change_appointment_status, reschedule_appointment
@@ -21,7 +22,7 @@ MAX_WORKING_RANGES = 70  # ten a day
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
-class AppointmentSerializer(serializers.ModelSerializer):
+class AppointmentSerializer(PlannedModelSerializer):
     created_by = serializers.IntegerField(source="created_by_id", read_only=True)
     patient = serializers.IntegerField(source="patient_id", read_only=True)
     doctor = serializers.IntegerField(source="doctor_id", read_only=True)
@@ -141,13 +142,13 @@ class AppointmentUpdateSerializer(AppointmentWriteMixin, StrictModelSerializer):
         )
 
 
-class ConflictingAppointmentSerializer(serializers.Serializer):
+class ConflictingAppointmentSerializer(PlannedSerializer):
     id = serializers.IntegerField(allow_null=True, help_text="Null for an appointment the caller may not see.")
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
 
 
-class AppointmentConflictSerializer(serializers.Serializer):
+class AppointmentConflictSerializer(PlannedSerializer):
     detail = serializers.CharField()
     code = serializers.ChoiceField(choices=["overlap", "fully_booked", "invalid_transition", "not_editable"])
     conflicts = ConflictingAppointmentSerializer(
@@ -155,7 +156,7 @@ class AppointmentConflictSerializer(serializers.Serializer):
     )
 
 
-class WorkingHoursRangeSerializer(serializers.Serializer):
+class WorkingHoursRangeSerializer(PlannedSerializer):
     """One range of a weekday, in the clinic's wall-clock time."""
 
     weekday = StrictIntegerField(min_value=0, max_value=6, help_text="0 = Monday ... 6 = Sunday.")
@@ -210,12 +211,12 @@ class WorkingWeekSerializer(serializers.ListSerializer):
         return ranges
 
 
-class IntervalSerializer(serializers.Serializer):
+class IntervalSerializer(PlannedSerializer):
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()
 
 
-class AvailabilitySerializer(serializers.Serializer):
+class AvailabilitySerializer(PlannedSerializer):
     doctor = serializers.IntegerField()
     date = serializers.DateField(help_text="A calendar day in the clinic's time zone.")
     time_zone = serializers.CharField(help_text="The clinic's IANA time zone (CLINIC_TIME_ZONE).")

@@ -1,11 +1,10 @@
 """The audit trail, for staff."""
 
-from rest_framework import serializers
-
 from hospital.models import AuditEvent
+from hospital.representation import PlannedModelSerializer
 
 
-class AuditEventSerializer(serializers.ModelSerializer):
+class AuditEventSerializer(PlannedModelSerializer):
     class Meta:
         model = AuditEvent
         fields = [

@@ -9,6 +9,7 @@ from hospital.access import roles_of
 from hospital.exceptions import save_or_field_error
 from hospital.fields import StrictCharField, StrictModelSerializer
 from hospital.models import User
+from hospital.representation import PlannedModelSerializer, PlannedSerializer
 from hospital.tokens import SessionRefreshToken
 from hospital.usernames import USERNAME_TAKEN, validate_username
 
@@ -53,16 +54,16 @@ class LoginSerializer(TokenObtainPairSerializer):
     default_error_messages = {"no_active_account": "No active account found with the given credentials."}
 
 
-class TokenPairSerializer(serializers.Serializer):
+class TokenPairSerializer(PlannedSerializer):
     access = serializers.CharField(read_only=True)
     refresh = serializers.CharField(read_only=True)
 
 
-class RefreshTokenSerializer(serializers.Serializer):
+class RefreshTokenSerializer(PlannedSerializer):
     refresh = StrictCharField(write_only=True, max_length=4096)
 
 
-class MeSerializer(serializers.ModelSerializer):
+class MeSerializer(PlannedModelSerializer):
     roles = serializers.SerializerMethodField(help_text="Role names: front_desk, clinician.")
     doctor = serializers.IntegerField(
         source="doctor_id", allow_null=True, read_only=True, help_text="The doctor this account acts as, if any."

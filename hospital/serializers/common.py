@@ -2,14 +2,16 @@
 
 from rest_framework import serializers
 
+from hospital.representation import PlannedSerializer
 
-class FieldChangeSerializer(serializers.Serializer):
+
+class FieldChangeSerializer(PlannedSerializer):
     field = serializers.CharField()
     old = serializers.JSONField(allow_null=True, help_text="The value before this version.")
     new = serializers.JSONField(allow_null=True, help_text="The value in this version.")
 
 
-class VersionSerializer(serializers.Serializer):
+class VersionSerializer(PlannedSerializer):
     """One saved version of a record: who made it, when, and the fields that changed from the one before."""
 
     version = serializers.IntegerField(help_text="The record's own version number: 1 for its first, then 2, 3...")

@@ -5,6 +5,7 @@ from rest_framework import serializers
 from hospital.exceptions import save_or_field_error
 from hospital.fields import StrictIntegerField, StrictModelSerializer
 from hospital.models import PatientDoctorMapping
+from hospital.representation import PlannedModelSerializer, PlannedSerializer
 from hospital.serializers.doctors import DOCTOR_GONE, DoctorSerializer
 from hospital.serializers.patients import PATIENT_GONE, PatientSerializer, VisiblePatientField
 
@@ -36,7 +37,7 @@ class MappingCreateSerializer(StrictModelSerializer):
         )
 
 
-class MappingSerializer(serializers.ModelSerializer):
+class MappingSerializer(PlannedModelSerializer):
     patient = PatientSerializer(read_only=True)
     doctor = DoctorSerializer(read_only=True)
 
@@ -45,7 +46,7 @@ class MappingSerializer(serializers.ModelSerializer):
         fields = ["id", "patient", "doctor", "assigned_at"]
 
 
-class PatientDoctorsSerializer(serializers.Serializer):
+class PatientDoctorsSerializer(PlannedSerializer):
     """The doctors assigned to one patient."""
 
     patient_id = serializers.IntegerField(source="id")

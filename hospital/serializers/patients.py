@@ -6,6 +6,7 @@ from rest_framework import serializers
 from hospital.access import visible_patients
 from hospital.fields import StrictModelSerializer
 from hospital.models import AuditEvent, AuditResource, Patient
+from hospital.representation import PlannedModelSerializer
 from hospital.serializers.common import VersionSerializer
 
 PATIENT_GONE = "This patient no longer exists."
@@ -37,7 +38,7 @@ class PatientVersionSerializer(VersionSerializer):
     record = PatientSerializer(help_text="The patient as this version left it.")
 
 
-class AccessLogEntrySerializer(serializers.ModelSerializer):
+class AccessLogEntrySerializer(PlannedModelSerializer):
     """A request that touched one patient (`context["patient_id"]`). The requester's address is left out: it is
     for staff only. So are the other records the same request touched: a staff member's list of patients must
     not show one owner the ids of another's."""

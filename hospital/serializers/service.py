@@ -2,13 +2,15 @@
 
 from rest_framework import serializers
 
+from hospital.representation import PlannedSerializer
 
-class HealthSerializer(serializers.Serializer):
+
+class HealthSerializer(PlannedSerializer):
     status = serializers.CharField(help_text='"ok", or "unavailable" while the database is unreachable.')
     database = serializers.CharField(help_text='"ok" or "unavailable".')
 
 
-class AuthLinksSerializer(serializers.Serializer):
+class AuthLinksSerializer(PlannedSerializer):
     register = serializers.URLField()
     login = serializers.URLField()
     refresh = serializers.URLField()
@@ -16,14 +18,14 @@ class AuthLinksSerializer(serializers.Serializer):
     me = serializers.URLField()
 
 
-class CollectionLinksSerializer(serializers.Serializer):
+class CollectionLinksSerializer(PlannedSerializer):
     patients = serializers.URLField()
     doctors = serializers.URLField()
     mappings = serializers.URLField()
     audit = serializers.URLField(help_text="Staff only.")
 
 
-class ApiIndexSerializer(serializers.Serializer):
+class ApiIndexSerializer(PlannedSerializer):
     name = serializers.CharField()
     version = serializers.CharField()
     docs = serializers.URLField(help_text="Swagger UI.")

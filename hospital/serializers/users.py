@@ -5,12 +5,13 @@ from rest_framework import serializers
 from hospital.access import Role, roles_of
 from hospital.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from hospital.models import Doctor, User
+from hospital.representation import PlannedModelSerializer, PlannedSerializer
 from hospital.services import update_account
 
 CLINICIAN_NEEDS_DOCTOR = "An account with the clinician role must be linked to a doctor."
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(PlannedModelSerializer):
     roles = serializers.SerializerMethodField(help_text="Role names: front_desk, clinician.")
     doctor = serializers.IntegerField(source="doctor_id", allow_null=True, help_text="The linked doctor's id.")
 
@@ -23,7 +24,7 @@ class UserSerializer(serializers.ModelSerializer):
         return sorted(roles_of(user))
 
 
-class UserUpdateSerializer(serializers.Serializer):
+class UserUpdateSerializer(PlannedSerializer):
     """Any of roles (the whole list), doctor (an id, or null to unlink) and is_active."""
 
     roles = serializers.ListField(
@@ -61,7 +62,7 @@ class EmergencyAccessRequestSerializer(serializers.Serializer):
     )
 
 
-class EmergencyAccessGrantSerializer(serializers.Serializer):
+class EmergencyAccessGrantSerializer(PlannedSerializer):
     id = serializers.IntegerField()
     patient = serializers.IntegerField(source="patient_id")
     user = serializers.IntegerField(source="user_id")

@@ -24,6 +24,10 @@ def statements(queries) -> list[str]:
     for query in queries:
         sql = query["sql"]
         verb = "SELECT COUNT" if sql.startswith("SELECT COUNT(*)") else sql.split()[0]
+        if sql.startswith("WITH page AS"):  # a list's page and its audit row, one statement (hospital.audit)
+            page_table = TABLE.search(sql[sql.index("FROM (") :])
+            summary.append(f"SELECT {page_table[1]} + INSERT hospital_auditevent")
+            continue
         if verb == "WITH" and "INSERT INTO" in sql:  # the audit row of a read (hospital.audit)
             verb = "INSERT"
         table = TABLE.search(sql)
@@ -69,7 +73,7 @@ class QueryCountTests(ApiTransactionTestCase):
             for url, table in cases:
                 with self.subTest(rows=rows, url=url):
                     self.assert_statements(
-                        "get", url, [f"SELECT COUNT {table}", f"SELECT {table}", "INSERT hospital_auditevent"]
+                        "get", url, [f"SELECT COUNT {table}", f"SELECT {table} + INSERT hospital_auditevent"]
                     )
 
     def test_a_detail_read_is_one_query_plus_the_audit_row(self):
@@ -159,7 +163,7 @@ class CountCacheTests(ApiTransactionTestCase):
         second_total, second = self.list_patients()
 
         self.assertEqual(first[0], "SELECT COUNT hospital_patient")
-        self.assertEqual(second, ["SELECT hospital_patient", "INSERT hospital_auditevent"])
+        self.assertEqual(second, ["SELECT hospital_patient + INSERT hospital_auditevent"])
         # Up to COUNT_CACHE_SECONDS late, as documented; the page itself is always current.
         self.assertEqual((first_total, second_total), (6, 6))
 

@@ -1,13 +1,12 @@
 """Appointments: list, book, read, reschedule and change status. Never deleted: cancelled instead."""
 
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics
 
 from hospital.access import patient_scope
 from hospital.audit import AuditedView
 from hospital.conditional import ConditionalRecordMixin
-from hospital.filters import AppointmentFilter, StrictOrderingFilter
+from hospital.filters import AppointmentFilter, QueryFilterBackend, StrictOrderingFilter
 from hospital.idempotency import IdempotentCreateMixin
 from hospital.models import Appointment, AuditAction, AuditResource
 from hospital.serializers import (
@@ -34,7 +33,7 @@ class AppointmentAuditMixin(AuditedView):
     def audit_ids(self, response):
         data = getattr(response, "data", None)
         if response.status_code < 300 and isinstance(data, list):
-            return [row["id"] for row in data], sorted({row["patient"] for row in data})
+            return [row["id"] for row in data], [row["patient"] for row in data]
         if response.status_code < 300 and isinstance(data, dict) and "patient" in data:
             return [data["id"]], [data["patient"]]
         return self.url_ids(), self.touched_patient_ids()
@@ -60,7 +59,9 @@ class AppointmentListCreateView(AppointmentAuditMixin, IdempotentCreateMixin, ge
     """Appointments of the patients the caller sees, by start time; and booking one."""
 
     filterset_class = AppointmentFilter
-    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
+    audit_page = True
+    audit_page_patient_field = "patient_id"
+    filter_backends = [QueryFilterBackend, StrictOrderingFilter]
     ordering_fields = ["start", "created_at"]
     schema_error_responses = {"POST": {"403": "`overbook: true` is for staff and the front desk only."}}
     ordering = ["start"]

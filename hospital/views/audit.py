@@ -1,11 +1,10 @@
 """The audit trail, for staff."""
 
-from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics, permissions
 
 from hospital.access import Capability
 from hospital.audit import AuditedView
-from hospital.filters import AuditEventFilter, StrictOrderingFilter
+from hospital.filters import AuditEventFilter, QueryFilterBackend, StrictOrderingFilter
 from hospital.models import AuditEvent, AuditResource
 from hospital.permissions import requires
 from hospital.serializers import (
@@ -20,7 +19,7 @@ class AuditEventListView(AuditedView, generics.ListAPIView):
     serializer_class = AuditEventSerializer
     permission_classes = [permissions.IsAuthenticated, requires(Capability.REVIEW, "Staff")]
     filterset_class = AuditEventFilter
-    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
+    filter_backends = [QueryFilterBackend, StrictOrderingFilter]
     ordering_fields = ["id", "at"]
     ordering = ["-id"]
     audit_resource = AuditResource.AUDIT

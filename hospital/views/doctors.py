@@ -40,6 +40,7 @@ class DoctorListCreateView(DoctorAuditMixin, IdempotentCreateMixin, generics.Lis
     queryset = Doctor.objects.all()
     serializer_class = DoctorSerializer
     filterset_class = DoctorFilter
+    audit_page = True
     search_fields = ["firstname", "lastname", "email"]
     ordering_fields = ["id", "firstname", "lastname", "specialization", "created_at", "updated_at"]
 

@@ -2,14 +2,13 @@
 and the staff's review queue of every grant."""
 
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 
 from hospital.access import Capability
 from hospital.audit import AuditedView
-from hospital.filters import EmergencyAccessFilter
+from hospital.filters import EmergencyAccessFilter, QueryFilterBackend
 from hospital.models import AuditAction, AuditResource, EmergencyAccessGrant, Patient
 from hospital.permissions import requires
 from hospital.serializers import EmergencyAccessGrantSerializer, EmergencyAccessRequestSerializer
@@ -45,10 +44,12 @@ class EmergencyAccessListView(AuditedView, generics.ListAPIView):
     serializer_class = EmergencyAccessGrantSerializer
     permission_classes = [permissions.IsAuthenticated, requires(Capability.REVIEW, "Staff")]
     filterset_class = EmergencyAccessFilter
-    filter_backends = [DjangoFilterBackend]
+    audit_page = True
+    audit_page_patient_field = "patient_id"
+    filter_backends = [QueryFilterBackend]
     audit_resource = AuditResource.EMERGENCY_ACCESS
 
     def audit_ids(self, response):
         if response.status_code >= 300:
             return [], []
-        return [row["id"] for row in response.data], sorted({row["patient"] for row in response.data})
+        return [row["id"] for row in response.data], [row["patient"] for row in response.data]

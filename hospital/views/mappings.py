@@ -1,13 +1,12 @@
 """Doctor assignments: list, create, one patient's doctors, delete."""
 
 from django.shortcuts import get_object_or_404
-from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics
 from rest_framework.response import Response
 
 from hospital.access import visible_mappings, visible_patients
 from hospital.audit import AuditedView
-from hospital.filters import MappingFilter, StrictOrderingFilter
+from hospital.filters import MappingFilter, QueryFilterBackend, StrictOrderingFilter
 from hospital.idempotency import IdempotentCreateMixin
 from hospital.models import AuditAction, AuditResource, Doctor
 from hospital.serializers import (
@@ -21,7 +20,9 @@ class MappingListCreateView(AuditedView, IdempotentCreateMixin, generics.ListCre
     """Doctor assignments of the caller's patients (staff: all), with both sides nested; and assigning."""
 
     filterset_class = MappingFilter
-    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
+    audit_page = True
+    audit_page_patient_field = "patient_id"
+    filter_backends = [QueryFilterBackend, StrictOrderingFilter]
     ordering_fields = ["id", "assigned_at"]
     audit_resource = AuditResource.MAPPING
 

@@ -1,12 +1,11 @@
 """Accounts, for staff: who has which role, which doctor a clinician acts as, and who is active."""
 
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, permissions, serializers
 
 from hospital.access import Capability, with_roles
 from hospital.audit import AuditedView
-from hospital.filters import StrictOrderingFilter, StrictSearchFilter, UserFilter
+from hospital.filters import QueryFilterBackend, StrictOrderingFilter, StrictSearchFilter, UserFilter
 from hospital.models import AuditResource, User
 from hospital.permissions import requires
 from hospital.serializers import UserSerializer, UserUpdateSerializer
@@ -27,7 +26,8 @@ class UserListView(UserAuditMixin, generics.ListAPIView):
     serializer_class = UserSerializer
     permission_classes = STAFF_ONLY
     filterset_class = UserFilter
-    filter_backends = [DjangoFilterBackend, StrictSearchFilter, StrictOrderingFilter]
+    audit_page = True
+    filter_backends = [QueryFilterBackend, StrictSearchFilter, StrictOrderingFilter]
     search_fields = ["username", "email"]
     ordering_fields = ["id", "username", "date_joined"]
 
