@@ -37,25 +37,24 @@ INSERT INTO "hospital_auditevent"
 SELECT now(), %s, %s, %s, %s::bigint[], %s::bigint[], %s, %s::inet, %s, %s FROM no_wait
 """
 
-# The page of a list and its audit row in one statement. The page's own SQL (as Django compiled it) is read in
-# a materialized CTE, its columns named by position and numbered in the order they come; the row is inserted from
-# it (ids in page order); the page is returned as Django expects it: the same columns, in the same order.
-PAGE_WITH_AUDIT = """WITH page AS MATERIALIZED (
-    SELECT q.*, row_number() OVER () AS "_row" FROM ({page}) AS q({names})
+# A read and its audit row in one statement. The read's own SQL (as Django compiled it) runs in a materialized
+# CTE, its columns named by position and numbered in the order they come; the row is inserted from it (ids in the
+# read's order); the read is returned as Django expects it: the same columns, in the same order. The aggregate runs
+# over `no_wait LEFT JOIN page`, so the row is written even when the read found nothing (a 404).
+READ_WITH_AUDIT = """WITH page AS MATERIALIZED (
+    SELECT q.*, row_number() OVER () AS "_row" FROM ({read}) AS q({names})
 ), no_wait AS (SELECT set_config('synchronous_commit', %s, true) AS ignored), audit AS (
     INSERT INTO "hospital_auditevent"
         (at, actor, action, resource_type, resource_ids, patient_ids, outcome, client_ip, request_id, client_request_id)
-    SELECT now(), %s, %s, %s,
-        coalesce(array_agg(page.{record} ORDER BY page."_row") FILTER (WHERE page."_row" IS NOT NULL), '{{}}'),
-        {patients},
-        %s, %s::inet, %s, %s
+    SELECT now(), %s, %s, %s, {resource_ids}, {patient_ids}, {outcome}, %s::inet, %s, %s
     FROM no_wait LEFT JOIN page ON true
 )
 SELECT {names} FROM page ORDER BY "_row"
 """
-PAGE_PATIENTS = (
-    """coalesce(array_agg(page.{patient} ORDER BY page."_row") FILTER (WHERE page."_row" IS NOT NULL), '{{}}')"""
+COLUMN_IDS = (
+    """coalesce(array_agg(page.{column} ORDER BY page."_row") FILTER (WHERE page."_row" IS NOT NULL), '{{}}')"""
 )
+FOUND_OR_404 = """CASE WHEN count(page."_row") > 0 THEN 200 ELSE 404 END"""
 
 logger = logging.getLogger(__name__)
 
@@ -122,19 +121,31 @@ def record_audit_event(
         )
 
 
-class PageAudit:
-    """Rewrites the next statement, the page of a list, into PAGE_WITH_AUDIT: the page and its audit row at once.
+class ReadAudit:
+    """Rewrites the next statement, a read, into READ_WITH_AUDIT: the rows and their audit row at once.
 
-    `record_field` and `patient_field` name the model fields (attnames) whose values are the audit row's resource
-    ids and patient ids (none: no patient ids). Used by the paginator around the page's own query.
+    The audit row's resource ids and patient ids are either columns of the read (model attnames: `record_field`,
+    `patient_field`) or given (`record_ids`, `patient_ids`); its outcome is given (a page of a list: 200) or, for
+    a single record, 200 if the read found it and 404 if not. Used around exactly one query (the paginator's page,
+    a detail view's get_object): the first statement it sees is the one rewritten.
     """
 
-    def __init__(self, view, queryset, *, record_field: str, patient_field: str | None):
+    def __init__(
+        self,
+        view,
+        queryset,
+        *,
+        record_field: str | None = None,
+        patient_field: str | None = None,
+        record_ids: list[int] | None = None,
+        patient_ids: list[int] | None = None,
+        outcome: int | None = None,
+    ):
         self.view = view
         self.written = False
         compiler = queryset.query.get_compiler(using=queryset.db)
         compiler.setup_query()
-        # The listed model's own columns (its table), by attname: joined tables' columns have other aliases.
+        # The read model's own columns (its table), by attname: joined tables' columns have other aliases.
         table = queryset.model._meta.db_table
         own = {
             column.target.attname: number
@@ -142,28 +153,40 @@ class PageAudit:
             if getattr(column, "alias", None) == table and hasattr(column, "target")
         }
         self.columns = len(compiler.select)
-        self.record = own[record_field]
-        self.patient = own[patient_field] if patient_field else None
+        self.ids = [self.from_read(own, record_field, record_ids), self.from_read(own, patient_field, patient_ids)]
+        self.outcome = outcome
+
+    @staticmethod
+    def from_read(own: dict, field: str | None, given: list[int] | None):
+        """SQL for an array of ids, and its parameter: a column of the read, or given ids (default none)."""
+        if field is not None:
+            return COLUMN_IDS.format(column=f'"c{own[field]}"'), ()
+        return "%s::bigint[]", (list(given or []),)
 
     def __call__(self, execute, sql, params, many, context):
         if self.written:
             return execute(sql, params, many, context)
         self.written = True
+        (resource_sql, resource_params), (patient_sql, patient_params) = self.ids
+        outcome_sql, outcome_params = (FOUND_OR_404, ()) if self.outcome is None else ("%s", (self.outcome,))
         names = ", ".join(f'"c{n}"' for n in range(self.columns))
-        patients = PAGE_PATIENTS.format(patient=f'"c{self.patient}"') if self.patient is not None else "'{}'"
-        statement = PAGE_WITH_AUDIT.format(page=sql, names=names, record=f'"c{self.record}"', patients=patients)
+        statement = READ_WITH_AUDIT.format(
+            read=sql, names=names, resource_ids=resource_sql, patient_ids=patient_sql, outcome=outcome_sql
+        )
         view, request = self.view, self.view.request
         durable = connection.in_atomic_block or settings.AUDIT_SYNCHRONOUS_READS
-        audit_params = [
+        audit_params = (
             "on" if durable else "off",
             request.user.pk,
             view.get_audit_action(),
             view.audit_resource,
-            status.HTTP_200_OK,
+            *resource_params,
+            *patient_params,
+            *outcome_params,
             client_ip(request),
             getattr(request, "request_id", ""),
             getattr(request, "client_request_id", ""),
-        ]
+        )
         result = execute(statement, (*params, *audit_params), many, context)
         view.audit_written = True
         return result
@@ -180,17 +203,34 @@ class AuditedView(ThrottleBeforePermissionsMixin):
     audit_resource: AuditResource
     audit_action: AuditAction | None = None
     audit_actor_id: int | None = None
-    # Lists whose audit row names the rows of the page: the field giving the patient ids (None: no patients).
-    # Their page and audit row are one statement (PageAudit); other lists leave this unset.
-    audit_page_patient_field: str | None = None
-    audit_page: bool = False
+    # Reads whose audit row can be written by the read's own statement (ReadAudit): `audit_in_read` on; the
+    # rows' patient ids are their `audit_patient_field` (None: no patients). Other views audit after the response.
+    audit_in_read: bool = False
+    audit_patient_field: str | None = None
     audit_written = False
 
-    def page_audit(self, queryset) -> PageAudit | None:
-        """The paginator asks: a PageAudit for this list's page, or None to audit after the response."""
-        if not self.audit_page or self.request.method not in ("GET", "HEAD") or not self.request.user.is_authenticated:
+    def reads_with_audit(self) -> bool:
+        return self.audit_in_read and self.request.method in ("GET", "HEAD") and self.request.user.is_authenticated
+
+    def page_audit(self, queryset) -> ReadAudit | None:
+        """The paginator asks: a ReadAudit for this list's page, or None to audit after the response."""
+        if not self.reads_with_audit():
             return None
-        return PageAudit(self, queryset, record_field="id", patient_field=self.audit_page_patient_field)
+        return ReadAudit(self, queryset, record_field="id", patient_field=self.audit_patient_field, outcome=200)
+
+    def get_object(self):
+        """A single record's read writes its audit row (200, or 404 if it is not found or not visible), unless
+        If-None-Match may make it a 304: that outcome is only known once the record is read."""
+        if not self.reads_with_audit() or "If-None-Match" in self.request.headers or "pk" not in self.kwargs:
+            return super().get_object()
+        url_ids = self.url_ids()
+        queryset = self.filter_queryset(self.get_queryset())
+        if self.audit_patient_field == "id":  # a patient: its id is the patient id, found or not
+            audit = ReadAudit(self, queryset, record_ids=url_ids, patient_ids=url_ids)
+        else:
+            audit = ReadAudit(self, queryset, record_ids=url_ids, patient_field=self.audit_patient_field)
+        with connection.execute_wrapper(audit):
+            return super().get_object()
 
     def dispatch(self, request, *args, **kwargs):
         if request.method == "OPTIONS":
@@ -226,8 +266,8 @@ class AuditedView(ThrottleBeforePermissionsMixin):
             logger.warning("the audit row of a failed request could not be written: %s", type(audit_error).__name__)
 
     def write_audit_event(self, response) -> None:
-        if self.audit_written and response.status_code == status.HTTP_200_OK:
-            return  # with the page (PageAudit)
+        if self.audit_written and response.status_code in (status.HTTP_200_OK, status.HTTP_404_NOT_FOUND):
+            return  # by the read itself (ReadAudit)
         if response.status_code == status.HTTP_429_TOO_MANY_REQUESTS and not self.request.user.is_authenticated:
             # A throttled anonymous request leaves no row, or the table would grow at the client's rate.
             return

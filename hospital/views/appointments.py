@@ -59,8 +59,8 @@ class AppointmentListCreateView(AppointmentAuditMixin, IdempotentCreateMixin, ge
     """Appointments of the patients the caller sees, by start time; and booking one."""
 
     filterset_class = AppointmentFilter
-    audit_page = True
-    audit_page_patient_field = "patient_id"
+    audit_in_read = True
+    audit_patient_field = "patient_id"
     filter_backends = [QueryFilterBackend, StrictOrderingFilter]
     ordering_fields = ["start", "created_at"]
     schema_error_responses = {"POST": {"403": "`overbook: true` is for staff and the front desk only."}}
@@ -95,6 +95,8 @@ class AppointmentDetailView(AppointmentAuditMixin, ConditionalRecordMixin, gener
     appointments are cancelled, never erased."""
 
     http_method_names = ["get", "patch", "head", "options"]
+    audit_in_read = True
+    audit_patient_field = "patient_id"
     schema_error_responses = {"PATCH": {"403": "`overbook: true` is for staff and the front desk only."}}
 
     def get_queryset(self):

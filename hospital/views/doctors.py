@@ -40,7 +40,7 @@ class DoctorListCreateView(DoctorAuditMixin, IdempotentCreateMixin, generics.Lis
     queryset = Doctor.objects.all()
     serializer_class = DoctorSerializer
     filterset_class = DoctorFilter
-    audit_page = True
+    audit_in_read = True
     search_fields = ["firstname", "lastname", "email"]
     ordering_fields = ["id", "firstname", "lastname", "specialization", "created_at", "updated_at"]
 
@@ -61,6 +61,7 @@ class DoctorDetailView(DoctorAuditMixin, ConditionalRecordMixin, generics.Retrie
     queryset = Doctor.objects.all()
     serializer_class = DoctorSerializer
     permission_classes = [permissions.IsAuthenticated, DoctorWrites]
+    audit_in_read = True
     schema_error_responses = {
         "DELETE": {
             "409": "The doctor has future booked appointments, appointment records (which are kept), or is linked "

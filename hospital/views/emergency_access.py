@@ -44,8 +44,8 @@ class EmergencyAccessListView(AuditedView, generics.ListAPIView):
     serializer_class = EmergencyAccessGrantSerializer
     permission_classes = [permissions.IsAuthenticated, requires(Capability.REVIEW, "Staff")]
     filterset_class = EmergencyAccessFilter
-    audit_page = True
-    audit_page_patient_field = "patient_id"
+    audit_in_read = True
+    audit_patient_field = "patient_id"
     filter_backends = [QueryFilterBackend]
     audit_resource = AuditResource.EMERGENCY_ACCESS
 

@@ -20,8 +20,8 @@ class MappingListCreateView(AuditedView, IdempotentCreateMixin, generics.ListCre
     """Doctor assignments of the caller's patients (staff: all), with both sides nested; and assigning."""
 
     filterset_class = MappingFilter
-    audit_page = True
-    audit_page_patient_field = "patient_id"
+    audit_in_read = True
+    audit_patient_field = "patient_id"
     filter_backends = [QueryFilterBackend, StrictOrderingFilter]
     ordering_fields = ["id", "assigned_at"]
     audit_resource = AuditResource.MAPPING

@@ -53,8 +53,8 @@ class PatientListCreateView(PatientAuditMixin, IdempotentCreateMixin, generics.L
 
     serializer_class = PatientSerializer
     filterset_class = PatientFilter
-    audit_page = True
-    audit_page_patient_field = "id"
+    audit_in_read = True
+    audit_patient_field = "id"
     schema_error_responses = {"GET": {"403": "`deleted=true` is for staff only."}}
     search_fields = ["firstname", "lastname", "email"]
     ordering_fields = ["id", "firstname", "lastname", "age", "created_at", "updated_at"]
@@ -82,6 +82,8 @@ class PatientDetailView(PatientAuditMixin, ConditionalRecordMixin, generics.Retr
 
     serializer_class = PatientSerializer
     permission_classes = [permissions.IsAuthenticated, PatientDeletion]
+    audit_in_read = True
+    audit_patient_field = "id"
 
     def get_queryset(self):
         return visible_patients(self.request.user)

@@ -26,7 +26,7 @@ class UserListView(UserAuditMixin, generics.ListAPIView):
     serializer_class = UserSerializer
     permission_classes = STAFF_ONLY
     filterset_class = UserFilter
-    audit_page = True
+    audit_in_read = True
     filter_backends = [QueryFilterBackend, StrictSearchFilter, StrictOrderingFilter]
     search_fields = ["username", "email"]
     ordering_fields = ["id", "username", "date_joined"]
@@ -42,6 +42,7 @@ class UserDetailView(UserAuditMixin, generics.RetrieveUpdateAPIView):
 
     permission_classes = STAFF_ONLY
     http_method_names = ["get", "patch", "head", "options"]
+    audit_in_read = True
 
     def get_queryset(self):
         return with_roles(User.objects.all())
