@@ -630,10 +630,11 @@ class CareTeamResetTests(ApiTestCase):
         real_clinician = factories.make_clinician(real_doctor, "realclinician")
         seed("--clinicians", front_desk=1, appointments=80)
         demo_patient = Patient.objects.filter(created_by__username="demo1").first()
-        # A demo clinician breaks the glass on a demo patient; a real one too; a demo account is linked by staff
-        # to a real doctor; a demo patient books a real doctor: all demo data, which goes.
+        # Demo clinicians break the glass on a demo and on a real patient; a real one on a demo patient; a demo account
+        # is linked by staff to a real doctor; a demo patient books a real doctor: all demo data, which goes.
         factories.make_grant(User.objects.get(username="clinician1"), demo_patient)
         factories.make_grant(real_clinician, demo_patient)
+        factories.make_grant(User.objects.get(username="clinician2"), real_patient)
         real_doctor_2 = factories.make_doctor(real)
         User.objects.filter(username="frontdesk1").update(doctor=real_doctor_2)
         factories.make_appointment(demo_patient, real_doctor, timezone.now() + timedelta(days=3, hours=1))
@@ -642,7 +643,7 @@ class CareTeamResetTests(ApiTestCase):
         output = seed("--reset", "--clinicians", front_desk=1, appointments=80)
         self.assertIn(
             f"Deleted 9 demo accounts, 30 patients, 5 doctors and 40 assignments, {hours} working-hour ranges, "
-            "81 appointments and 2 emergency access grants",
+            "81 appointments and 3 emergency access grants",
             output,
         )
         seed("--delete")
