@@ -473,6 +473,18 @@ class CareTeamSeedTests(ApiTestCase):
             seed(front_desk=2)
         self.assertEqual((User.objects.count(), Doctor.objects.count()), (1, 0))
 
+    def test_it_refuses_a_clinician_name_that_exists_after_demo_doctors_were_deleted(self):
+        seed("--clinicians")
+        # Staff unlink clinician5 and delete its doctor: the next run's first new doctor is the 5th again.
+        User.objects.filter(username="clinician5").update(doctor=None)
+        Doctor.objects.filter(accounts__isnull=True).delete()
+        before = {**counts(), **care_counts()}
+        with self.assertRaisesMessage(CommandError, "clinician5: demo accounts of these names exist already"):
+            seed("--clinicians")
+        self.assertEqual({**counts(), **care_counts()}, before)
+        seed("--reset", "--clinicians")
+        self.assertEqual(User.objects.filter(doctor__isnull=False).count(), 5)
+
     def test_a_demo_clinician_logs_in_and_sees_its_doctors_assigned_patients(self):
         seed("--clinicians", appointments=60)
         clinician = User.objects.get(username="clinician3")

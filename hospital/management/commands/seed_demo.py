@@ -291,34 +291,17 @@ class Command(BaseCommand):
         seed = f"{options['seed']}:{before[0]}:{before[1]}"
         rng, schedule_rng = random.Random(seed), random.Random(f"{seed}:schedule")  # noqa: S311 (not a secret)
         now = timezone.now()
-        patients = self.insert(
-            cursor,
-            "patients",
-            Patient,
-            PATIENT_COLUMNS,
-            options["patients"],
-            self.patients(rng, cursor, options["patients"], owners, now, before[0]),
-        )
-        doctors = self.insert(
-            cursor,
-            "doctors",
-            Doctor,
-            DOCTOR_COLUMNS,
-            options["doctors"],
-            self.doctors(rng, cursor, options["doctors"], owners, now, before[1]),
-        )
+        generated = self.patients(rng, cursor, options["patients"], owners, now, before[0])
+        patients = self.insert(cursor, "patients", Patient, PATIENT_COLUMNS, options["patients"], generated)
+        generated = self.doctors(rng, cursor, options["doctors"], owners, now, before[1])
+        doctors = self.insert(cursor, "doctors", Doctor, DOCTOR_COLUMNS, options["doctors"], generated)
         weeks = [demo_schedule.working_week(schedule_rng) for _doctor in doctors]
         hours = sum(map(len, weeks))
-        self.insert(
-            cursor, "hours", WorkingHours, WORKING_HOURS_COLUMNS, hours, self.working_hours(cursor, doctors, weeks)
-        )
+        generated = self.working_hours(cursor, doctors, weeks)
+        self.insert(cursor, "hours", WorkingHours, WORKING_HOURS_COLUMNS, hours, generated)
+        generated = self.mappings(rng, cursor, options["mappings"], patients, doctors, now)
         mappings = self.insert(
-            cursor,
-            "mappings",
-            PatientDoctorMapping,
-            MAPPING_COLUMNS,
-            options["mappings"],
-            self.mappings(rng, cursor, options["mappings"], patients, doctors, now),
+            cursor, "mappings", PatientDoctorMapping, MAPPING_COLUMNS, options["mappings"], generated
         )
         linked = dict(zip(clinician_names, (doctor[0] for doctor in doctors), strict=False))
         self.demo_accounts(clinician_names, hashed, doctors=linked, role=Role.CLINICIAN)
@@ -328,27 +311,12 @@ class Command(BaseCommand):
             "ANALYZE hospital_user, hospital_patient, hospital_doctor, hospital_patientdoctormapping, "
             "hospital_workinghours"
         )
-        if options["appointments"]:
+        if appointments := options["appointments"]:
             generated = self.appointments(
-                schedule_rng,
-                cursor,
-                options["appointments"],
-                options["weeks"],
-                patients,
-                doctors,
-                weeks,
-                mappings,
-                desk,
-                now,
+                schedule_rng, cursor, appointments, options["weeks"], patients, doctors, weeks, mappings, desk, now
             )
             self.insert(
-                cursor,
-                "appointments",
-                Appointment,
-                APPOINTMENT_COLUMNS,
-                options["appointments"],
-                generated,
-                analyze_after=1000,
+                cursor, "appointments", Appointment, APPOINTMENT_COLUMNS, appointments, generated, analyze_after=1000
             )
             cursor.execute("ANALYZE hospital_appointment")
         created = {
@@ -356,7 +324,7 @@ class Command(BaseCommand):
             "doctors": len(doctors),
             "hours": hours,
             "mappings": len(mappings),
-            "appointments": options["appointments"],
+            "appointments": appointments,
         }
         accounts = self.who_is_who(users, desk_names, clinician_names, staff=bool(staff_names)) if everyone else ""
         return created, accounts
@@ -402,8 +370,8 @@ class Command(BaseCommand):
         linked_elsewhere = sorted(user.username for user in existing if user.username_key in new_usernames)
         if linked_elsewhere:
             raise CommandError(
-                f"{', '.join(linked_elsewhere)}: demo accounts of these names exist already, linked to other doctors. "
-                "Use --reset."
+                f"{', '.join(linked_elsewhere)}: demo accounts of these names exist already (clinicians are numbered "
+                "after the demo doctors, some of which were deleted). Use --reset."
             )
         try:
             validate_password(password, user=User(username=usernames[0], email=f"{usernames[0]}@example.org"))
