@@ -1,19 +1,40 @@
 """`manage.py seed_demo`: what it creates, --reset and --delete, the refusals, and logging in as a demo account."""
 
 import io
+import itertools
+from datetime import date, datetime, timedelta
 from unittest import mock
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.core.management import CommandError, call_command
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import status
 
+from hospital.access import Role
 from hospital.management.commands import seed_demo
-from hospital.models import Doctor, Gender, Patient, PatientDoctorMapping, Specialization, User
+from hospital.management.demo_schedule import SLOT_MINUTES, day_slots
+from hospital.models import (
+    TIME_HOLDING_STATUSES,
+    Appointment,
+    AppointmentStatus,
+    Doctor,
+    EmergencyAccessGrant,
+    Gender,
+    Patient,
+    PatientDoctorMapping,
+    Specialization,
+    User,
+    WorkingHours,
+)
+from hospital.scheduling import clinic_day, day_bounds, wall_time_instant
+from hospital.services import check_working_hours
 from hospital.tests import factories
-from hospital.tests.base import ApiTestCase, ids
+from hospital.tests.base import ApiTestCase, clinic_time_zone, ids
 
 DEMO_PASSWORD = seed_demo.DEMO_PASSWORD
 
@@ -323,3 +344,374 @@ class CountByOwnerTests(ApiTestCase):
         per_owner = Patient.objects.values("created_by").annotate(n=Count("id")).values_list("n", flat=True)
         self.assertEqual(len(per_owner), 3)
         self.assertTrue(all(60 < n < 140 for n in per_owner))
+
+
+# ------------------------------------------------------------------------------------- care team and appointments
+
+# A Wednesday morning in Berlin four days before clocks go forward (Sunday 28 March 2027): the past week and the
+# coming weeks include a 23-hour clinic day.
+BERLIN_NOW = datetime(2027, 3, 24, 10, 7, tzinfo=ZoneInfo("Europe/Berlin"))
+# In Auckland (UTC+13 in March) a clinic day's working hours span two UTC dates.
+AUCKLAND_NOW = datetime(2027, 3, 3, 15, 41, tzinfo=ZoneInfo("Pacific/Auckland"))
+TIME_HOLDING = tuple(TIME_HOLDING_STATUSES)
+STEPS = {
+    ("booked", "arrived"),
+    ("arrived", "fulfilled"),
+    ("booked", "noshow"),
+    ("booked", "cancelled"),
+    ("arrived", "cancelled"),
+}
+
+
+def seed_at(now: datetime, *args: str, **options) -> str:
+    """seed() with the command's clock at `now`: the same seed then gives the same appointments, to the second."""
+    with mock.patch.object(seed_demo.timezone, "now", return_value=now):
+        return seed(*args, **options)
+
+
+def care_counts() -> dict[str, int]:
+    return {
+        "appointments": Appointment.objects.count(),
+        "appointment versions": Appointment.history.count(),
+        "working hours": WorkingHours.objects.count(),
+        "grants": EmergencyAccessGrant.objects.count(),
+        "linked accounts": User.objects.filter(doctor__isnull=False).count(),
+        "role members": User.groups.through.objects.count(),
+    }
+
+
+def sql_rows(query: str, params=()) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return cursor.fetchall()
+
+
+def overlapping_pairs(column: str) -> int:
+    """Pairs of time-holding appointments of one doctor (or patient) whose times overlap, over the whole table."""
+    return sql_rows(
+        f"""SELECT count(*) FROM hospital_appointment a JOIN hospital_appointment b
+            ON a.{column} = b.{column} AND a.id < b.id AND tstzrange(a.start, a."end") && tstzrange(b.start, b."end")
+            WHERE a.status = ANY(%s) AND b.status = ANY(%s)""",  # noqa: S608 (a column name of ours)
+        [list(TIME_HOLDING), list(TIME_HOLDING)],
+    )[0][0]
+
+
+def doctor_days(zone: str) -> list[tuple[int, date, int, int]]:
+    """(doctor, clinic day in `zone`, appointments counting against the limit, the limit), busiest first."""
+    return sql_rows(
+        """SELECT d.id, (a.start AT TIME ZONE %s)::date AS day, count(*), d.max_appointments_per_day
+           FROM hospital_appointment a JOIN hospital_doctor d ON d.id = a.doctor_id
+           WHERE a.status <> 'cancelled' AND NOT a.overbooked
+           GROUP BY d.id, day ORDER BY count(*) - d.max_appointments_per_day DESC, d.id, day""",
+        [zone],
+    )
+
+
+def appointment_keys() -> list[tuple]:
+    """The appointments by what they are (people, times, status, reason), not by ids, which a sequence hands out."""
+    return list(
+        Appointment.objects.order_by("start", "doctor__email", "patient__firstname", "patient__lastname").values_list(
+            "patient__firstname",
+            "patient__lastname",
+            "doctor__firstname",
+            "doctor__lastname",
+            "start",
+            "end",
+            "status",
+            "reason",
+            "created_at",
+            "updated_at",
+        )
+    )
+
+
+def log_in(client, username: str) -> None:
+    response = client.post(reverse("login"), {"username": username, "password": DEMO_PASSWORD}, format="json")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
+
+
+class CareTeamSeedTests(ApiTestCase):
+    def test_front_desk_and_clinician_accounts_are_demo_accounts_with_their_roles_and_links(self):
+        output = seed("--clinicians", front_desk=2)
+        front_desk = User.objects.filter(groups__name=Role.FRONT_DESK).order_by("username")
+        self.assertEqual([user.username for user in front_desk], ["frontdesk1", "frontdesk2"])
+        clinicians = User.objects.filter(groups__name=Role.CLINICIAN).order_by("doctor_id")
+        self.assertEqual([user.username for user in clinicians], [f"clinician{n}" for n in range(1, 6)])
+        # One per new doctor, in the order the doctors were made, each doctor linked once.
+        self.assertEqual([user.doctor_id for user in clinicians], list(Doctor.objects.values_list("pk", flat=True)))
+        for user in [*front_desk, *clinicians]:
+            self.assertEqual((user.last_name, user.is_staff), (seed_demo.DEMO_MARKER, False))
+            self.assertTrue(check_password(DEMO_PASSWORD, user.password))
+        self.assertEqual(User.objects.filter(username__startswith="demo", groups__isnull=False).count(), 0)
+        self.assertIn(
+            "Log in as demo1..demo3 (each sees the patients it created), frontdesk1..frontdesk2 (front desk: every "
+            "patient) or clinician1..clinician5 (clinicians: each is linked to the demo doctor of its number",
+            output,
+        )
+
+    def test_clinicians_k_links_the_first_k_new_doctors_and_a_second_run_numbers_on(self):
+        seed(clinicians=2)
+        first_doctors = list(Doctor.objects.values_list("pk", flat=True))
+        seed(clinicians=2)
+        second_doctors = list(Doctor.objects.exclude(pk__in=first_doctors).values_list("pk", flat=True))
+        links = dict(User.objects.filter(doctor__isnull=False).values_list("username", "doctor_id"))
+        self.assertEqual(
+            links,
+            {
+                "clinician1": first_doctors[0],
+                "clinician2": first_doctors[1],
+                "clinician6": second_doctors[0],
+                "clinician7": second_doctors[1],
+            },
+        )
+
+    def test_it_refuses_more_clinicians_than_new_doctors_and_a_demo_name_of_a_real_account(self):
+        with self.assertRaisesMessage(CommandError, "--clinicians 6 is more than the 5 doctors this run creates"):
+            seed(clinicians=6)
+        factories.make_user("FrontDesk2")
+        with self.assertRaisesMessage(CommandError, "FrontDesk2: taken by an account that is not a demo account"):
+            seed(front_desk=2)
+        self.assertEqual((User.objects.count(), Doctor.objects.count()), (1, 0))
+
+    def test_it_refuses_a_clinician_name_that_exists_after_demo_doctors_were_deleted(self):
+        seed("--clinicians")
+        # Staff unlink clinician5 and delete its doctor: the next run's first new doctor is the 5th again.
+        User.objects.filter(username="clinician5").update(doctor=None)
+        Doctor.objects.filter(accounts__isnull=True).delete()
+        before = {**counts(), **care_counts()}
+        with self.assertRaisesMessage(CommandError, "clinician5: demo accounts of these names exist already"):
+            seed("--clinicians")
+        self.assertEqual({**counts(), **care_counts()}, before)
+        seed("--reset", "--clinicians")
+        self.assertEqual(User.objects.filter(doctor__isnull=False).count(), 5)
+
+    def test_a_demo_clinician_logs_in_and_sees_its_doctors_assigned_patients(self):
+        seed("--clinicians", appointments=60)
+        clinician = User.objects.get(username="clinician3")
+        assigned = list(
+            PatientDoctorMapping.objects.filter(doctor=clinician.doctor_id)
+            .order_by("patient_id")
+            .values_list("patient_id", flat=True)
+        )
+        self.assertGreater(len(assigned), 0)
+        log_in(self.client, "clinician3")
+        me = self.client.get(reverse("me")).json()
+        self.assertEqual((me["roles"], me["doctor"]), ([Role.CLINICIAN], clinician.doctor_id))
+        response = self.client.get(reverse("patient-list"), {"page_size": 100})
+        self.assertEqual(response.status_code, status.HTTP_200_OK)
+        self.assertEqual(ids(response), assigned)
+        response = self.client.get(reverse("appointment-list"), {"doctor": clinician.doctor_id, "page_size": 100})
+        self.assertEqual(
+            ids(response), list(Appointment.objects.filter(doctor=clinician.doctor_id).values_list("pk", flat=True))
+        )
+
+    def test_a_demo_front_desk_account_sees_every_patient_and_appointment(self):
+        seed(front_desk=1, appointments=60)
+        log_in(self.client, "frontdesk1")
+        self.assertEqual(self.client.get(reverse("me")).json()["roles"], [Role.FRONT_DESK])
+        self.assertEqual(self.client.get(reverse("patient-list"))["X-Total-Count"], "30")
+        self.assertEqual(self.client.get(reverse("appointment-list"))["X-Total-Count"], "60")
+
+
+class AppointmentSeedTests(ApiTestCase):
+    def assert_invariants(self, now: datetime, weeks: int = 4):
+        """Both database invariants over the whole table, and the booking API's other rules, on every appointment."""
+        zone = settings.CLINIC_TIME_ZONE
+        self.assertEqual(overlapping_pairs("doctor_id"), 0)
+        self.assertEqual(overlapping_pairs("patient_id"), 0)
+        days = doctor_days(zone.key)
+        doctor, day, taken, limit = days[0]
+        self.assertLessEqual(taken, limit, f"doctor {doctor} on {day}")
+        today = clinic_day(now, zone)
+        first, last = (
+            day_bounds(today - timedelta(days=7), zone).start,
+            day_bounds(today + timedelta(weeks=weeks), zone),
+        )
+        versions_of = {}
+        for version in Appointment.history.order_by("history_date", "history_id"):
+            versions_of.setdefault(version.id, []).append(version)
+        for appointment in Appointment.objects.select_related("doctor"):
+            start, end = appointment.start, appointment.end
+            self.assertTrue(first <= start and end <= last.start, appointment)
+            check_working_hours(appointment.doctor, start, end)  # the booking API's rule: raises outside them
+            self.assertEqual(end - start, timedelta(minutes=SLOT_MINUTES[appointment.doctor.specialization]))
+            mapping = PatientDoctorMapping.objects.get(patient=appointment.patient_id, doctor=appointment.doctor_id)
+            self.assertLess(mapping.assigned_at, appointment.created_at)
+            self.assertLess(appointment.created_at, start)  # booked ahead of time
+            expected = (
+                {"fulfilled", "noshow", "cancelled"}
+                if end <= now
+                else {"arrived"}
+                if start <= now
+                else {"booked", "cancelled"}
+            )
+            self.assertIn(appointment.status, expected)
+            versions = versions_of[appointment.pk]
+            self.assertEqual(
+                [(versions[0].history_type, versions[0].status, versions[0].history_date)],
+                [("+", "booked", appointment.created_at)],
+            )
+            self.assertEqual(
+                (versions[-1].status, versions[-1].history_date), (appointment.status, appointment.updated_at)
+            )
+            steps = set(itertools.pairwise(version.status for version in versions))
+            self.assertLessEqual(steps, STEPS)
+            self.assertEqual({version.history_user_id for version in versions}, {appointment.created_by_id})
+
+    def test_appointments_keep_both_invariants_in_the_clinic_zone(self):
+        for now in [BERLIN_NOW, AUCKLAND_NOW]:
+            with self.subTest(zone=now.tzinfo.key), clinic_time_zone(now.tzinfo.key):
+                output = seed_at(now, "--reset", patients=120, doctors=6, mappings=300, appointments=700, front_desk=2)
+                self.assertIn("700 appointments, each with its history", output)
+                self.assertEqual(Appointment.objects.count(), 700)
+                self.assert_invariants(now)
+                # A realistic mix: every status, past and future, booked by the front desk and by owners.
+                self.assertEqual(set(Appointment.objects.values_list("status", flat=True)), set(AppointmentStatus))
+                bookers = Appointment.objects.values_list("created_by__groups__name", flat=True).distinct()
+                self.assertEqual(set(bookers), {Role.FRONT_DESK, None})
+                self.assertGreater(Appointment.objects.exclude(reason="").count(), 400)
+
+    def test_the_23_hour_day_gets_appointments_too(self):
+        with clinic_time_zone("Europe/Berlin"):
+            seed_at(BERLIN_NOW, patients=100, doctors=6, mappings=300, appointments=700, weeks=1)
+            day = day_bounds(date(2027, 3, 29), settings.CLINIC_TIME_ZONE)  # the Monday after clocks went forward
+            self.assertGreater(Appointment.objects.filter(start__gte=day.start, start__lt=day.end).count(), 0)
+            self.assert_invariants(BERLIN_NOW, weeks=1)
+
+    def test_it_fills_doctor_days_to_their_limits_and_the_database_still_checks_them(self):
+        with clinic_time_zone("Europe/Berlin"):
+            with self.assertRaises(CommandError) as refused:
+                seed_at(BERLIN_NOW, patients=200, doctors=2, mappings=400, appointments=10**6, weeks=1)
+            message = str(refused.exception)
+            self.assertIn("--appointments 1,000,000 is more than the ", message)
+            self.assertEqual((Patient.objects.count(), Appointment.objects.count()), (0, 0))
+            fit = int(message.split("more than the ")[1].split(" ")[0].replace(",", ""))
+            seed_at(BERLIN_NOW, patients=200, doctors=2, mappings=400, appointments=fit, weeks=1)
+            self.assert_invariants(BERLIN_NOW, weeks=1)
+            zone = settings.CLINIC_TIME_ZONE
+            for doctor in Doctor.objects.all():
+                for day in {clinic_day(start, zone) for start in doctor.appointments.values_list("start", flat=True)}:
+                    hours = doctor.working_hours.filter(weekday=day.weekday()).values_list("start_minute", "end_minute")
+                    slots = day_slots(day, hours, SLOT_MINUTES[doctor.specialization], zone)
+                    bounds = day_bounds(day, zone)
+                    on_day = doctor.appointments.filter(start__gte=bounds.start, start__lt=bounds.end)
+                    self.assertEqual(on_day.count(), min(doctor.max_appointments_per_day, len(slots)))
+            # Full: the trigger refuses one more, even at a free time, whatever writes it.
+            doctor, day, taken, limit = doctor_days(zone.key)[0]
+            self.assertEqual(taken, limit)
+            early = wall_time_instant(day, 6 * 60, zone)
+            with self.assertRaisesMessage(IntegrityError, "appointment_daily_limit"), transaction.atomic():
+                factories.make_appointment(Patient.objects.first(), Doctor.objects.get(pk=doctor), early, minutes=15)
+
+    def test_the_same_seed_gives_the_same_appointments_and_the_same_people_as_without_them(self):
+        seed_at(BERLIN_NOW, "--reset", appointments=100)
+        first, people = appointment_keys(), demo_people()
+        self.assertEqual(len(first), 100)
+        seed_at(BERLIN_NOW, "--reset", appointments=100)
+        self.assertEqual(appointment_keys(), first)
+        seed_at(BERLIN_NOW, "--reset", appointments=100, seed=7)
+        self.assertNotEqual(appointment_keys(), first)
+        seed_at(BERLIN_NOW, "--reset")
+        self.assertEqual(demo_people(), people)
+
+    def test_every_new_doctor_has_a_working_week_that_the_api_shows(self):
+        seed(doctors=12)
+        for doctor in Doctor.objects.all():
+            response = factories.client_for(User.objects.get(username="demo1")).get(
+                reverse("doctor-working-hours", args=[doctor.pk])
+            )
+            week = response.json()
+            self.assertGreaterEqual(len(week), 5, doctor)
+            self.assertTrue(all("07:30" <= item["start"] < item["end"] <= "18:00" for item in week), week)
+            self.assertLessEqual({item["weekday"] for item in week}, set(range(6)))
+
+    def test_it_refuses_appointments_without_assignments_or_that_do_not_fit_the_patients(self):
+        with self.assertRaisesMessage(CommandError, "--appointments needs --mappings"):
+            seed(mappings=0, appointments=1)
+        with self.assertRaisesMessage(CommandError, "Only "):
+            seed(patients=2, doctors=5, mappings=10, appointments=500)  # 2 patients, at most one appointment a day
+        self.assertEqual(set(counts().values()) | set(care_counts().values()), {0})
+
+
+class CareTeamResetTests(ApiTestCase):
+    def test_reset_and_delete_remove_appointments_hours_grants_and_links_and_leave_others_alone(self):
+        real = factories.make_user("real")
+        real_patient, real_doctor = factories.make_patient(real), factories.make_doctor(real)
+        factories.make_mapping(real_patient, real_doctor)
+        real_appointment = factories.make_appointment(real_patient, real_doctor, timezone.now() + timedelta(days=2))
+        real_clinician = factories.make_clinician(real_doctor, "realclinician")
+        seed("--clinicians", front_desk=1, appointments=80)
+        demo_patient = Patient.objects.filter(created_by__username="demo1").first()
+        # Demo clinicians break the glass on a demo and on a real patient; a real one on a demo patient; a demo account
+        # is linked by staff to a real doctor; a demo patient books a real doctor: all demo data, which goes.
+        factories.make_grant(User.objects.get(username="clinician1"), demo_patient)
+        factories.make_grant(real_clinician, demo_patient)
+        factories.make_grant(User.objects.get(username="clinician2"), real_patient)
+        real_doctor_2 = factories.make_doctor(real)
+        User.objects.filter(username="frontdesk1").update(doctor=real_doctor_2)
+        factories.make_appointment(demo_patient, real_doctor, timezone.now() + timedelta(days=3, hours=1))
+        self.assertGreater(care_counts()["appointment versions"], 80)
+        hours = WorkingHours.objects.count()
+        output = seed("--reset", "--clinicians", front_desk=1, appointments=80)
+        self.assertIn(
+            f"Deleted 9 demo accounts, 30 patients, 5 doctors and 40 assignments, {hours} working-hour ranges, "
+            "81 appointments and 3 emergency access grants",
+            output,
+        )
+        seed("--delete")
+        self.assertEqual(list(Appointment.objects.values_list("pk", flat=True)), [real_appointment.pk])
+        self.assertEqual(Appointment.history.count(), 1)
+        self.assertEqual(WorkingHours.objects.count(), 0)  # the real doctors have none
+        self.assertEqual(EmergencyAccessGrant.objects.count(), 0)
+        self.assertEqual(
+            dict(User.objects.values_list("username", "doctor")), {"real": None, "realclinician": real_doctor.pk}
+        )
+        self.assertEqual(set(Doctor.objects.values_list("pk", flat=True)), {real_doctor.pk, real_doctor_2.pk})
+        self.assertEqual(list(Patient.objects.values_list("pk", flat=True)), [real_patient.pk])
+        self.assertEqual(
+            list(User.objects.get(username="realclinician").groups.values_list("name", flat=True)), ["clinician"]
+        )
+
+    def test_reset_refuses_when_another_accounts_patient_has_an_appointment_with_a_demo_doctor(self):
+        real = factories.make_user("real")
+        seed(appointments=40)
+        patient = factories.make_patient(real)
+        factories.make_appointment(
+            patient, Doctor.objects.first(), timezone.now() + timedelta(days=60), status="cancelled"
+        )
+        before = {**counts(), **care_counts()}
+        with self.assertRaisesMessage(CommandError, "Other accounts' patients have 1 appointments with demo doctors"):
+            seed("--reset")
+        self.assertEqual({**counts(), **care_counts()}, before)
+
+    def test_reset_refuses_when_a_real_account_is_linked_to_a_demo_doctor(self):
+        seed()
+        real = factories.make_clinician(Doctor.objects.first(), "real")
+        before = {**counts(), **care_counts()}
+        with self.assertRaisesMessage(
+            CommandError, f"Accounts that are not demo accounts are linked to demo doctors (user ids {real.pk})"
+        ):
+            seed("--delete")
+        self.assertEqual({**counts(), **care_counts()}, before)
+
+    def test_reset_refuses_when_a_demo_front_desk_account_booked_for_another_accounts_patient(self):
+        real = factories.make_user("real")
+        patient, doctor = factories.make_patient(real), factories.make_doctor(real)
+        seed(front_desk=1)
+        log_in(self.client, "frontdesk1")
+        start = timezone.now().replace(microsecond=0) + timedelta(days=5)
+        response = self.client.post(
+            reverse("appointment-list"),
+            {
+                "patient": patient.pk,
+                "doctor": doctor.pk,
+                "start": start.isoformat(),
+                "end": (start + timedelta(minutes=20)).isoformat(),
+            },
+            format="json",
+        )
+        self.assertEqual(response.status_code, status.HTTP_201_CREATED, response.content)
+        before = {**counts(), **care_counts()}
+        with self.assertRaisesMessage(CommandError, "Demo accounts made 2 changes to other accounts' records"):
+            seed("--reset")
+        self.assertEqual({**counts(), **care_counts()}, before)
