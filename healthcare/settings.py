@@ -90,10 +90,10 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # Sessions, CSRF, session logins and messages: Django's, for the admin only (the API uses tokens).
+    # Sessions, session logins and messages: Django's, for the admin only (the API uses tokens).
     "hospital.middleware.SessionsOutsideApi",
     "django.middleware.common.CommonMiddleware",
-    "hospital.middleware.CsrfOutsideApi",
+    "django.middleware.csrf.CsrfViewMiddleware",
     "hospital.middleware.LoginOutsideApi",
     "hospital.middleware.MessagesOutsideApi",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
