@@ -215,6 +215,25 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": 10_000},
     },
 }
+# Several instances share one Redis (REDIS_URL, e.g. redis://127.0.0.1:6379/0) for the count cache and the
+# security store, under their own key prefixes, so that throttles, revocations and cached counts are the same on
+# every instance. Redis must run with `maxmemory-policy noeviction`: a security entry must never be evicted.
+# Unreachable, it is skipped fast (hospital.redis_store): logins and registrations are refused (503), the rest
+# is served.
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://.")  # no password echoed
+    CACHES["default"] = {
+        "BACKEND": "hospital.redis_store.SharedCountCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "count",
+    }
+    CACHES["security"] = {
+        "BACKEND": "hospital.redis_store.SecurityRedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "security",
+    }
 
 # Request bodies: the API accepts JSON objects of at most 1 MiB (larger -> 413).
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
