@@ -10,6 +10,7 @@ hospital.throttles refuse logins and hospital.authentication ask the database in
 The outage is logged once per process: a WARNING when it starts, an INFO when Redis answers again.
 """
 
+import contextlib
 import logging
 import time
 
@@ -123,7 +124,5 @@ class SharedCountCache(SecurityRedisCache):
             return default
 
     def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
-        try:
+        with contextlib.suppress(StoreUnavailable):
             super().set(key, value, timeout, version)
-        except StoreUnavailable:
-            pass

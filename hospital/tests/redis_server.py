@@ -25,8 +25,10 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(  # noqa: S603 (a fixed command)
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-            + ["--maxmemory-policy", "noeviction"],
+            [
+                *("redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
+                *("--maxmemory-policy", "noeviction"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
