@@ -7,8 +7,8 @@ deactivation, a password change or any other change saved through the ORM (API, 
 takes effect on the next request in every worker sharing the store, and logout ends the session's access
 tokens at once. While the store is unreachable, each request reads the user and its session's revocation from
 the database instead (one query), so revocation stays immediate. USER_CACHE_SECONDS bounds how long a copy is
-reused in any case: the bound for changes
-the store cannot see (a raw SQL UPDATE, or another host when the store is not shared).
+reused in any case: the bound for changes the store cannot see (a raw SQL UPDATE, or another host when the
+store is not shared).
 """
 
 import time
