@@ -39,6 +39,10 @@ HOST = env_host("HOST", "127.0.0.1")
 PORT = env_int("PORT", 8000, min_value=1, max_value=65535)
 WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1, min_value=1, max_value=256)
 
+# Graceful shutdown (gunicorn.conf.py, hospital.draining): after SIGTERM, /api/ready/ answers 503 for this many
+# seconds, while every request is still served, so that a load balancer stops sending any; then gunicorn stops.
+DRAIN_SECONDS = env_int("DRAIN_SECONDS", 0, min_value=0, max_value=300)
+
 # Placeholders that appear in this repository and must never sign a production token.
 KNOWN_INSECURE_KEYS = {"change-me", "replace-with-a-long-random-string"}
 
