@@ -43,6 +43,10 @@ WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1, min_
 # seconds, while every request is still served, so that a load balancer stops sending any; then gunicorn stops.
 DRAIN_SECONDS = env_int("DRAIN_SECONDS", 0, min_value=0, max_value=300)
 
+# /metrics (hospital.views.metrics) answers clients on this host only, unless this token is set: then it answers
+# whoever sends it as `Authorization: Bearer <token>`, from anywhere, and nobody else.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+
 # Placeholders that appear in this repository and must never sign a production token.
 KNOWN_INSECURE_KEYS = {"change-me", "replace-with-a-long-random-string"}
 
@@ -91,6 +95,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Outermost: it times the whole request and sees the final status.
     "hospital.request_log.RequestLogMiddleware",
+    # Prometheus counters of the same (hospital.metrics), served at /metrics.
+    "hospital.metrics.MetricsMiddleware",
     # Answers CORS preflights itself (no authentication) and adds the CORS headers to every /api/ answer.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
