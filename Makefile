@@ -11,6 +11,7 @@ run: $(INSTALLED) nginx  ## Serve the API on $HOST:$PORT (default 127.0.0.1:8000
 
 test: $(INSTALLED) nginx  ## The whole suite under coverage, lint, migration and deploy checks
 	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)  # the browser test's browser
+	@command -v redis-server >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)  # the Redis tests' server
 	@$(PY) scripts/dev.py run -- $(MAKE) --no-print-directory checks
 
 fuzz: $(INSTALLED)  ## Schemathesis against the API's own OpenAPI schema, in-process, on a throwaway database

@@ -4,6 +4,7 @@ Every variable is listed, with its default, in `.env.example` and in the README.
 the process at start (see `healthcare.env`); there is no production secret default.
 """
 
+import copy
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -37,6 +38,10 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 HOST = env_host("HOST", "127.0.0.1")
 PORT = env_int("PORT", 8000, min_value=1, max_value=65535)
 WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1, min_value=1, max_value=256)
+
+# Graceful shutdown (gunicorn.conf.py, hospital.draining): after SIGTERM, /api/ready/ answers 503 for this many
+# seconds, while every request is still served, so that a load balancer stops sending any; then gunicorn stops.
+DRAIN_SECONDS = env_int("DRAIN_SECONDS", 0, min_value=0, max_value=300)
 
 # Placeholders that appear in this repository and must never sign a production token.
 KNOWN_INSECURE_KEYS = {"change-me", "replace-with-a-long-random-string"}
@@ -142,31 +147,49 @@ def read_database_url() -> str:
     return url
 
 
-try:
-    DATABASES = {
-        "default": dj_database_url.parse(
-            read_database_url(),
-            conn_max_age=env_int("DB_CONN_MAX_AGE", 60, min_value=0, max_value=86400),
-            conn_health_checks=True,
-        )
-    }
-except ValueError as error:
-    raise ImproperlyConfigured(f"DATABASE_URL is malformed: {error}") from None
-if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-    raise ImproperlyConfigured("DATABASE_URL must point to PostgreSQL (postgres://...).")
-# Fail fast while the database is unreachable, so clients get a 503 instead of a hanging request.
-DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
-    "DB_CONNECT_TIMEOUT", 3, min_value=1, max_value=60
-)
-
 # "A day" for appointments is a calendar day in this zone (hospital.scheduling). PostgreSQL needs it too, for
 # the daily-limit trigger (migration appointment_daily_limit): every connection declares it.
 CLINIC_TIME_ZONE = env_time_zone("CLINIC_TIME_ZONE", "UTC")
-DATABASES["default"]["OPTIONS"]["options"] = " ".join(
-    filter(
-        None, [DATABASES["default"]["OPTIONS"].get("options"), f"-c hospital.clinic_time_zone={CLINIC_TIME_ZONE.key}"]
+
+
+def parse_database_url(name: str, url: str) -> dict:
+    """A PostgreSQL URL as a DATABASES entry, with the options every connection of the app needs."""
+    try:
+        database = dj_database_url.parse(
+            url,
+            conn_max_age=env_int("DB_CONN_MAX_AGE", 60, min_value=0, max_value=86400),
+            conn_health_checks=True,
+        )
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} is malformed: {error}") from None
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"{name} must point to PostgreSQL (postgres://...).")
+    options = database.setdefault("OPTIONS", {})
+    # Fail fast while the database is unreachable, so clients get a 503 instead of a hanging request.
+    options["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 3, min_value=1, max_value=60)
+    options["options"] = " ".join(
+        filter(None, [options.get("options"), f"-c hospital.clinic_time_zone={CLINIC_TIME_ZONE.key}"])
     )
-)
+    return database
+
+
+DATABASES = {"default": parse_database_url("DATABASE_URL", read_database_url())}
+# A streaming replica of the primary (DATABASE_REPLICA_URL, optional) serves the reads of list and detail views
+# (hospital.db_router); a user who has just written reads from the primary for REPLICA_PIN_SECONDS. Without it the
+# "replica" alias is the primary itself and nothing reads through it (READ_REPLICA is None); it is there so that
+# tests can turn replica reads on over Django's test mirror.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
+READ_REPLICA = "replica" if DATABASE_REPLICA_URL else None
+DATABASES["replica"] = {
+    **(
+        parse_database_url("DATABASE_REPLICA_URL", DATABASE_REPLICA_URL)
+        if READ_REPLICA
+        else copy.deepcopy(DATABASES["default"])
+    ),
+    "TEST": {"MIRROR": "default"},
+}
+DATABASE_ROUTERS = ["hospital.db_router.ReplicaRouter"]
+REPLICA_PIN_SECONDS = env_int("REPLICA_PIN_SECONDS", 5, min_value=0, max_value=3600)
 
 AUTH_USER_MODEL = "hospital.User"
 # django-axes first: it refuses admin logins of a locked-out account or address before any password check.
@@ -215,6 +238,25 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": 10_000},
     },
 }
+# Several instances share one Redis (REDIS_URL, e.g. redis://127.0.0.1:6379/0) for the count cache and the
+# security store, under their own key prefixes, so that throttles, revocations and cached counts are the same on
+# every instance. Redis must run with `maxmemory-policy noeviction`: a security entry must never be evicted.
+# Unreachable, it is skipped fast (hospital.redis_store): logins and registrations are refused (503), the rest
+# is served.
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://.")  # no password echoed
+    CACHES["default"] = {
+        "BACKEND": "hospital.redis_store.SharedCountCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "count",
+    }
+    CACHES["security"] = {
+        "BACKEND": "hospital.redis_store.SecurityRedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "security",
+    }
 
 # Request bodies: the API accepts JSON objects of at most 1 MiB (larger -> 413).
 MAX_REQUEST_BODY_BYTES = 1024 * 1024

@@ -12,12 +12,14 @@ import ipaddress
 import logging
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
+from django.http import Http404
 from rest_framework import status
 from rest_framework.mixins import ListModelMixin
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
+from hospital.db_router import ReplicaReadsMixin
 from hospital.exceptions import is_database_unavailable
 from hospital.models import MAX_ID, AuditAction, AuditResource
 from hospital.throttles import ThrottleBeforePermissionsMixin
@@ -143,6 +145,9 @@ class ReadAudit:
     ):
         self.view = view
         self.written = False
+        self.db = queryset.db
+        self.record_field, self.patient_field = record_field, patient_field
+        self.record_ids, self.patient_ids = record_ids, patient_ids
         compiler = queryset.query.get_compiler(using=queryset.db)
         compiler.setup_query()
         # The read model's own columns (its table), by attname: joined tables' columns have other aliases.
@@ -155,6 +160,36 @@ class ReadAudit:
         self.columns = len(compiler.select)
         self.ids = [self.from_read(own, record_field, record_ids), self.from_read(own, patient_field, patient_ids)]
         self.outcome = outcome
+
+    def run(self, read):
+        """`read()`, with its audit row: on the primary in the same statement; on the replica (hospital.db_router),
+        which cannot write, the read there and then the row on the primary, committed before the response leaves."""
+        if self.db == DEFAULT_DB_ALIAS:
+            with connection.execute_wrapper(self):
+                return read()
+        try:
+            result = read()
+        except Http404:
+            self.write_on_primary([])
+            raise
+        self.write_on_primary(result if isinstance(result, list) else [result])
+        return result
+
+    def write_on_primary(self, rows: list) -> None:
+        def ids(field, given):
+            return [getattr(row, field) for row in rows] if field is not None else list(given or [])
+
+        view, request = self.view, self.view.request
+        record_audit_event(
+            request,
+            actor=request.user.pk,
+            action=view.get_audit_action(),
+            resource=view.audit_resource,
+            resource_ids=ids(self.record_field, self.record_ids),
+            patient_ids=ids(self.patient_field, self.patient_ids),
+            outcome=self.outcome if self.outcome is not None else (200 if rows else 404),
+        )
+        view.audit_written = True
 
     @staticmethod
     def from_read(own: dict, field: str | None, given: list[int] | None):
@@ -192,7 +227,7 @@ class ReadAudit:
         return result
 
 
-class AuditedView(ThrottleBeforePermissionsMixin):
+class AuditedView(ReplicaReadsMixin, ThrottleBeforePermissionsMixin):
     """Mixin for API views: records who did what to which records, and how it ended.
 
     Views set `audit_resource`, and `audit_action` when the HTTP method does not say it. The ids default to
@@ -229,8 +264,7 @@ class AuditedView(ThrottleBeforePermissionsMixin):
             audit = ReadAudit(self, queryset, record_ids=url_ids, patient_ids=url_ids)
         else:
             audit = ReadAudit(self, queryset, record_ids=url_ids, patient_field=self.audit_patient_field)
-        with connection.execute_wrapper(audit):
-            return super().get_object()
+        return audit.run(super().get_object)
 
     def dispatch(self, request, *args, **kwargs):
         if request.method == "OPTIONS":

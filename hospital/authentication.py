@@ -5,14 +5,17 @@ stamp the user had in the security store when it was loaded (hospital.revocation
 current stamp, and whether the token's session has been revoked, in one round trip to the store: a
 deactivation, a password change or any other change saved through the ORM (API, admin, shell) therefore
 takes effect on the next request in every worker sharing the store, and logout ends the session's access
-tokens at once. USER_CACHE_SECONDS bounds how long a copy is reused in any case: the bound for changes
-the store cannot see (a raw SQL UPDATE, or another host when the store is not shared).
+tokens at once. While the store is unreachable, each request reads the user and its session's revocation from
+the database instead (one query), so revocation stays immediate. USER_CACHE_SECONDS bounds how long a copy is
+reused in any case: the bound for changes the store cannot see (a raw SQL UPDATE, or another host when the
+store is not shared).
 """
 
 import time
 
 from django.conf import settings
 from django.core.cache import caches
+from django.db.models import Exists
 from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
@@ -21,7 +24,8 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from hospital import revocation
 from hospital.access import with_roles
-from hospital.models import User
+from hospital.models import RevokedTokenFamily, User
+from hospital.redis_store import StoreUnavailable
 from hospital.tokens import token_family
 
 
@@ -55,7 +59,11 @@ class CachedUserJWTAuthentication(JWTAuthentication):
         user_id = validated_token.get(api_settings.USER_ID_CLAIM)
         if user_id is None:
             raise InvalidToken("Token contained no recognizable user identification")
-        stamp, session_revoked = revocation.session_state(user_id, token_family(validated_token))
+        family = token_family(validated_token)
+        try:
+            stamp, session_revoked = revocation.session_state(user_id, family)
+        except StoreUnavailable:
+            return self.load_user_from_database(user_id, family, validated_token)
         if session_revoked:
             raise AuthenticationFailed("Token has been revoked", code="token_revoked")
         cached = worker_cache().get(cache_key(user_id))
@@ -71,16 +79,33 @@ class CachedUserJWTAuthentication(JWTAuthentication):
             ):
                 return user
         if stamp is None:
-            stamp = revocation.ensure_user_stamp(user_id)
+            try:
+                stamp = revocation.ensure_user_stamp(user_id)
+            except StoreUnavailable:
+                return self.load_user_from_database(user_id, family, validated_token)
         user = self.load_user(user_id, validated_token)
         worker_cache().set(cache_key(user_id), (stamp, user), settings.USER_CACHE_SECONDS)
         return user
 
-    def load_user(self, user_id, validated_token):
+    def load_user_from_database(self, user_id, family, validated_token):
+        """Without the store: the user and whether the session was ended, both from the database (RevokedTokenFamily
+        keeps every ended session), in one query. This worker's copy is dropped: its stamp cannot be checked."""
+        worker_cache().delete(cache_key(user_id))
+        users = with_roles(User.objects)
+        if family:
+            users = users.annotate(session_revoked=Exists(RevokedTokenFamily.objects.filter(family=family)))
+        user = self.load_user(user_id, validated_token, users)
+        if getattr(user, "session_revoked", False):
+            raise AuthenticationFailed("Token has been revoked", code="token_revoked")
+        return user
+
+    def load_user(self, user_id, validated_token, users=None):
         """simplejwt's lookup and checks, with the user's roles in the same query (hospital.access reads them on
         every request). A user who fails the checks is not cached."""
         try:
-            user = with_roles(User.objects).get(**{api_settings.USER_ID_FIELD: user_id})
+            user = (users if users is not None else with_roles(User.objects)).get(
+                **{api_settings.USER_ID_FIELD: user_id}
+            )
         except User.DoesNotExist:
             raise AuthenticationFailed("User not found", code="user_not_found") from None
         if not user.is_active:

@@ -95,9 +95,13 @@ def server_error(request):
 
 
 def api_exception_handler(exc, context):
-    """DRF's handler, plus the headers an exception carries (the current ETag of a 412)."""
+    """DRF's handler, plus the headers an exception carries (the current ETag of a 412), and no request log line
+    for an exception whose cause is logged once elsewhere (Redis down: hospital.throttles.ThrottleUnavailable)."""
     response = exception_handler(exc, context)
     if response is not None:
         for name, value in getattr(exc, "headers", {}).items():
             response[name] = value
+        if getattr(exc, "logged_elsewhere", False):
+            # Django's request logger would log every such 5xx; the cause is logged once, where it is found.
+            response._has_been_logged = True
     return response

@@ -9,7 +9,6 @@ import hashlib
 from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.db import connection
 from django.utils.functional import cached_property
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
@@ -42,8 +41,7 @@ class CachedCountPaginator(Paginator):
         page = super().page(number)
         page_audit = self.view.page_audit(page.object_list) if hasattr(self.view, "page_audit") else None
         if page_audit is not None:
-            with connection.execute_wrapper(page_audit):
-                page.object_list = list(page.object_list)
+            page.object_list = page_audit.run(lambda: list(page.object_list))
         return page
 
     @cached_property

@@ -14,6 +14,10 @@ a change committed in between replaces it and the copy is reloaded on the follow
 Ended sessions (token families, hospital.tokens) are denied in the store for an access token's lifetime,
 so their access tokens stop at once; their refresh tokens are refused by the database
 (RevokedTokenFamily), which keeps the revocation even if the store is lost.
+
+While the store is unreachable (Redis down, hospital.redis_store), session_state() raises StoreUnavailable and
+hospital.authentication checks the user and the session in the database instead. A stamp or a denial that
+could not be written is kept by the process and written when the store answers again.
 """
 
 import uuid
@@ -23,7 +27,9 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from rest_framework_simplejwt.settings import api_settings
 
+from hospital import redis_store
 from hospital.models import User
+from hospital.redis_store import StoreUnavailable
 from hospital.security_store import security_store
 
 USER_STAMP_SECONDS = 24 * 3600
@@ -55,14 +61,34 @@ def ensure_user_stamp(user_id) -> str | None:
     return store.get(user_stamp_key(user_id))
 
 
+# Writes the store refused while unreachable, in order, written again when it answers (resend_unsent_writes).
+unsent_writes: list = []
+
+
+def write_or_keep(write) -> None:
+    try:
+        write()
+    except StoreUnavailable:
+        unsent_writes.append(write)
+
+
+def resend_unsent_writes() -> None:
+    while unsent_writes:
+        write_or_keep(unsent_writes.pop(0))
+
+
+redis_store.recovery_callbacks.append(resend_unsent_writes)
+
+
 def replace_user_stamp(user_id) -> None:
-    security_store().set(user_stamp_key(user_id), uuid.uuid4().hex, USER_STAMP_SECONDS)
+    write_or_keep(lambda: security_store().set(user_stamp_key(user_id), uuid.uuid4().hex, USER_STAMP_SECONDS))
 
 
 def deny_families(families) -> None:
     """Refuse the access tokens of these sessions from now until the last of them has expired."""
     timeout = int(api_settings.ACCESS_TOKEN_LIFETIME.total_seconds()) + FAMILY_DENIAL_MARGIN_SECONDS
-    security_store().set_many(dict.fromkeys(map(family_denial_key, families), True), timeout)
+    denials = dict.fromkeys(map(family_denial_key, families), True)
+    write_or_keep(lambda: security_store().set_many(denials, timeout))
 
 
 @receiver([post_save, post_delete], sender=User, dispatch_uid="hospital.revocation.user_changed")

@@ -7,8 +7,11 @@ usually holds, so that rotating through addresses does not give a client more at
 
 import ipaddress
 
+from rest_framework import status
+from rest_framework.exceptions import APIException
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 
+from hospital.redis_store import RETRY_AFTER_FAILURE_SECONDS, StoreUnavailable
 from hospital.security_store import security_store
 
 IPV6_CLIENT_PREFIX = 64
@@ -29,8 +32,28 @@ def client_address_key(request) -> str:
     return str(address)
 
 
+class ThrottleUnavailable(APIException):
+    """503: the shared store that counts login attempts cannot be reached; refusing is safer than not counting."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Logins and registrations are briefly unavailable. Please retry shortly."
+    default_code = "throttle_unavailable"
+    logged_elsewhere = True  # once per outage, by hospital.redis_store
+
+    def __init__(self):
+        super().__init__()
+        self.detail = {"detail": self.detail, "code": self.default_code}
+        self.headers = {"Retry-After": str(max(1, round(RETRY_AFTER_FAILURE_SECONDS)))}
+
+
 class SecurityStoreThrottleMixin:
-    """DRF's throttles, counting in the security store, per client address."""
+    """DRF's throttles, counting in the security store, per client address.
+
+    While the store is unreachable (Redis down, hospital.redis_store), `fail_closed` throttles refuse every
+    request with a 503 (logins and registrations: guessing passwords must stay bounded); the others let it through.
+    """
+
+    fail_closed = False
 
     @property
     def cache(self):
@@ -39,13 +62,23 @@ class SecurityStoreThrottleMixin:
     def get_ident(self, request):
         return client_address_key(request)
 
+    def allow_request(self, request, view):
+        try:
+            return super().allow_request(request, view)
+        except StoreUnavailable:
+            if self.fail_closed:
+                raise ThrottleUnavailable from None
+            return True
+
 
 class AnonymousRateThrottle(SecurityStoreThrottleMixin, AnonRateThrottle):
     """Requests without a valid token: ANON_THROTTLE_RATE per client address (scope "anon")."""
 
 
 class ClientScopedRateThrottle(SecurityStoreThrottleMixin, ScopedRateThrottle):
-    """The view's `throttle_scope` (login, register): its own rate per client address."""
+    """The view's `throttle_scope` (login, register): its own rate per client address; refused while unknown."""
+
+    fail_closed = True
 
 
 class ThrottleBeforePermissionsMixin:

@@ -41,6 +41,7 @@ urlpatterns = [
     *route("mappings/<int:pk>/delete/", views.MappingDeleteView.as_view(), "mapping-delete"),
     *route("audit/", views.AuditEventListView.as_view(), "audit-list"),
     *route("health/", views.HealthView.as_view(), "health"),
+    *route("ready/", views.ReadyView.as_view(), "ready"),
     *route("schema/", SpectacularJSONAPIView.as_view(), "schema"),
     *route("docs/", SpectacularSwaggerView.as_view(url_name="schema"), "docs"),
 ]

@@ -36,7 +36,7 @@ from hospital.serializers.patients import (
     PatientVersionSerializer,
     VisiblePatientField,
 )
-from hospital.serializers.service import ApiIndexSerializer, HealthSerializer
+from hospital.serializers.service import ApiIndexSerializer, HealthSerializer, ReadySerializer
 from hospital.serializers.users import (
     EmergencyAccessGrantSerializer,
     EmergencyAccessRequestSerializer,
@@ -72,6 +72,7 @@ __all__ = [
     "PatientDoctorsSerializer",
     "PatientSerializer",
     "PatientVersionSerializer",
+    "ReadySerializer",
     "RefreshTokenSerializer",
     "RegisterSerializer",
     "TokenPairSerializer",

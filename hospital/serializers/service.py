@@ -10,6 +10,17 @@ class HealthSerializer(PlannedSerializer):
     database = serializers.CharField(help_text='"ok" or "unavailable".')
 
 
+class ReadySerializer(PlannedSerializer):
+    status = serializers.CharField(
+        help_text='"ready"; "not ready" while a check fails; "draining" from the moment the server was told to stop.'
+    )
+    database = serializers.CharField(required=False, help_text='"ok" or "unavailable".')
+    redis = serializers.CharField(required=False, help_text='"ok" or "unavailable"; only when REDIS_URL is set.')
+    migrations = serializers.CharField(
+        required=False, help_text='"ok", "pending" (a migration is not applied yet) or "unknown".'
+    )
+
+
 class AuthLinksSerializer(PlannedSerializer):
     register = serializers.URLField()
     login = serializers.URLField()

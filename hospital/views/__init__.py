@@ -20,7 +20,7 @@ from hospital.views.patients import (
     PatientListCreateView,
     PatientRestoreView,
 )
-from hospital.views.service import ApiIndexView, HealthView
+from hospital.views.service import ApiIndexView, HealthView, ReadyView
 from hospital.views.users import UserDetailView, UserListView
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "PatientHistoryView",
     "PatientListCreateView",
     "PatientRestoreView",
+    "ReadyView",
     "RefreshView",
     "RegisterView",
     "UserDetailView",
