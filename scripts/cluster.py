@@ -305,8 +305,12 @@ class Instance:
             self.process.send_signal(signal.SIGTERM)
 
     def wait_stopped(self, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
+        """Until the master has exited; SIGKILL after `timeout`. No second SIGTERM: it would cut the drain short."""
         if self.process is not None:
-            serving.stop_process(self.process, signal.SIGTERM, timeout)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
     def kill(self) -> None:
         """SIGKILL to the master and its workers at once (its own session: one process group)."""
@@ -325,8 +329,6 @@ READY, DRAINING, UNREADY, UNREACHABLE = "ready", "draining", "not ready", "unrea
 def readiness(port: int) -> str:
     try:
         status, body = http_get(port, READY_PATH, CHECK_TIMEOUT_SECONDS)
-        if status == 404:  # TEMPORARY: until /api/ready/ lands
-            status, body = http_get(port, "/api/health/", CHECK_TIMEOUT_SECONDS)
     except (OSError, http.client.HTTPException):
         return UNREACHABLE
     if status == 200:

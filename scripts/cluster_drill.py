@@ -55,7 +55,9 @@ WRONG_LOGINS = 20  # the default AUTH_THROTTLE_RATE, 20/min per client address
 PAIRS = 50
 REDIS_PAUSE_SECONDS = 5.0
 KILL_LIMIT_SECONDS = 1.0  # from kill -9 to the last failed request
-LOGIN_RECOVERY_LIMIT_SECONDS = 5.0  # from Redis resuming to a successful login
+# From Redis resuming to sending a login that succeeds (a login's own time is its password hash, which a loaded
+# machine stretches; it is printed).
+LOGIN_RECOVERY_LIMIT_SECONDS = 3.0
 MARKER_PREFIX = "drill-"
 # Client addresses for requests sent straight to an instance: the instances trust one proxy (NUM_PROXIES=1),
 # as they are meant to sit behind nginx, so the drill speaks for nginx and names the client. Each part of the
@@ -394,13 +396,15 @@ class Drill:
         time.sleep(1)
         killed_at = time.monotonic()
         victim.kill()
+        # Requests sent before the processes were gone may have reached them (in its accept queue, too).
+        dead_at = time.monotonic()
         health.wait_routed(every - {victim.number}, timeout=10)
         out_after = time.monotonic() - killed_at
         time.sleep(2)  # load on the remaining two
         window_end = time.monotonic()
         during = load.between(killed_at, window_end)
         failed = [answer for answer in during if not answer.succeeded]
-        late = [answer for answer in failed if answer.start > killed_at]
+        late = [answer for answer in failed if answer.start > dead_at]
         last = max((answer.end for answer in failed), default=killed_at) - killed_at
         victim.start()
         victim.wait_ready()
@@ -409,8 +413,9 @@ class Drill:
             f"kill -9 of instance {victim.number}'s master and workers; nginx stopped routing to it after "
             f"{out_after:.2f} s (health checks every {cluster_module.CHECK_INTERVAL_SECONDS * 1000:.0f} ms)",
             f"{len(during)} background requests in the {window_end - killed_at:.1f} s after: {status_counts(during)}",
-            f"{len(failed)} failed, all in flight at the kill: {not late}; last failure ended {last:.2f} s after "
-            f"the kill (limit {KILL_LIMIT_SECONDS:.0f} s)",
+            f"{len(failed)} failed, sent {', '.join(f'{a.start - killed_at:+.3f} s' for a in failed) or '-'} from "
+            f"the kill (which took {dead_at - killed_at:.3f} s), all in flight at the kill: {not late}; last failure "
+            f"ended {last:.2f} s after it (limit {KILL_LIMIT_SECONDS:.0f} s)",
             f"started again: routed to {back:.2f} s after it was ready",
         ]
         passed = not late and last <= KILL_LIMIT_SECONDS
@@ -433,11 +438,12 @@ class Drill:
         finally:
             resumed_at = time.monotonic()
             redis.resume()
-        back = None
+        back, attempts = None, []
         while time.monotonic() - resumed_at < 30:
-            login = call(self.port, "POST", "/api/auth/login/", body=body, client="")
+            login = call(self.port, "POST", "/api/auth/login/", body=body)
+            attempts.append(login)
             if login.status == 200:
-                back = login.end - resumed_at
+                back = login.start - resumed_at
                 break
             time.sleep(0.2)
         during = load.between(paused_at, resumed_at)
@@ -459,9 +465,11 @@ class Drill:
             f"logins meanwhile: {status_counts(logins)}; {len(refused)} of {len(logins)} were 503 "
             f"throttle_unavailable with Retry-After "
             f"({', '.join(sorted({login.headers.get('retry-after', '-') for login in logins}))})",
-            "after Redis resumed: first successful login after "
-            + (f"{back:.2f} s" if back is not None else "never (30 s)")
-            + f" (limit {LOGIN_RECOVERY_LIMIT_SECONDS:.0f} s)",
+            "after Redis resumed, logins sent every 0.2 s: "
+            + ", ".join(
+                f"{a.status} (sent +{a.start - resumed_at:.2f} s, took {a.end - a.start:.2f} s)" for a in attempts
+            )
+            + f"; the first success sent within {LOGIN_RECOVERY_LIMIT_SECONDS:.0f} s: {back is not None}",
             f"then {WRONG_LOGINS} wrong logins: {dict(sorted(wrong.items(), key=str))}; the next on each instance: "
             f"{after}",
         ]
