@@ -654,6 +654,12 @@ def main() -> int:
         while not dev.Stopping.requested():
             if problem := cluster.exited():
                 return dev.fail(f"{problem}; stopping the rest")
+            # As a process supervisor would: an instance that died (kill -9, a crash) is started again; the
+            # health checks route to it once it is ready.
+            for instance in cluster.instances:
+                if instance.process.poll() is not None:
+                    say(f"{instance.name} exited (status {instance.process.returncode}); starting it again")
+                    instance.start()
             time.sleep(0.2)
         return dev.Stopping.exit_status()
     except (RuntimeError, subprocess.CalledProcessError) as error:
