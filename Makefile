@@ -59,6 +59,7 @@ checks:
 	$(PY) -m coverage report
 	$(MAKE) --no-print-directory lint
 	$(PY) manage.py makemigrations --check --dry-run
+	LOG_LEVEL=WARNING $(PY) manage.py lintmigrations --quiet ok ignore  # unsafe-while-serving migrations (pyproject.toml)
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 	DEBUG=false HTTPS=true SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))')" \
 		$(PY) manage.py check --deploy --fail-level WARNING

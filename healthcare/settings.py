@@ -5,7 +5,9 @@ the process at start (see `healthcare.env`); there is no production secret defau
 """
 
 import copy
+import importlib.util
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -42,6 +44,10 @@ WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1, min_
 # Graceful shutdown (gunicorn.conf.py, hospital.draining): after SIGTERM, /api/ready/ answers 503 for this many
 # seconds, while every request is still served, so that a load balancer stops sending any; then gunicorn stops.
 DRAIN_SECONDS = env_int("DRAIN_SECONDS", 0, min_value=0, max_value=300)
+
+# /metrics (hospital.views.metrics) answers clients on this host only, unless this token is set: then it answers
+# whoever sends it as `Authorization: Bearer <token>`, from anywhere, and nobody else.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # Placeholders that appear in this repository and must never sign a production token.
 KNOWN_INSECURE_KEYS = {"change-me", "replace-with-a-long-random-string"}
@@ -87,10 +93,15 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "hospital",
 ]
+# The migration linter (requirements-dev.txt, `make test`: lintmigrations); not part of a production install.
+if importlib.util.find_spec("django_migration_linter"):
+    INSTALLED_APPS.append("django_migration_linter")
 
 MIDDLEWARE = [
     # Outermost: it times the whole request and sees the final status.
     "hospital.request_log.RequestLogMiddleware",
+    # Prometheus counters of the same (hospital.metrics), served at /metrics.
+    "hospital.metrics.MetricsMiddleware",
     # Answers CORS preflights itself (no authentication) and adds the CORS headers to every /api/ answer.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -189,6 +200,13 @@ DATABASES["replica"] = {
     "TEST": {"MIRROR": "default"},
 }
 DATABASE_ROUTERS = ["hospital.db_router.ReplicaRouter"]
+# `manage.py migrate` waits at most this long for a lock (hospital/management/commands/migrate.py), so that a
+# migration run while instances serve never blocks them for longer; a PostgreSQL duration: 5s, 500ms, 1min, 0.
+MIGRATION_LOCK_TIMEOUT = env_str("MIGRATION_LOCK_TIMEOUT") or "5s"
+if not re.fullmatch(r"\d+(ms|s|min)?", MIGRATION_LOCK_TIMEOUT):
+    raise ImproperlyConfigured(
+        f"MIGRATION_LOCK_TIMEOUT must be a duration such as 5s, 500ms or 1min, not {MIGRATION_LOCK_TIMEOUT!r}."
+    )
 REPLICA_PIN_SECONDS = env_int("REPLICA_PIN_SECONDS", 5, min_value=0, max_value=3600)
 
 AUTH_USER_MODEL = "hospital.User"

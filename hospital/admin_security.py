@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from hospital.metrics import THROTTLE_REFUSALS
 from hospital.usernames import username_key
 
 # When the session's user logged in (a POSIX timestamp), for the absolute session limit.
@@ -56,6 +57,7 @@ def anonymous_client_str(username, ip_address, user_agent, path_info, request) -
 
 def lockout_response(request, original_response=None, credentials=None):
     """The admin's own page for a locked-out login, 429 with Retry-After (the cool-off, in seconds)."""
+    THROTTLE_REFUSALS.labels("admin_login").inc()
     cool_off_seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
     context = {
         **admin.site.each_context(request),

@@ -21,6 +21,7 @@ from rest_framework.response import Response
 
 from hospital.db_router import ReplicaReadsMixin
 from hospital.exceptions import is_database_unavailable
+from hospital.metrics import AUDIT_WRITE_FAILURES
 from hospital.models import MAX_ID, AuditAction, AuditResource
 from hospital.throttles import ThrottleBeforePermissionsMixin
 
@@ -106,21 +107,25 @@ def record_audit_event(
     Inside a transaction the row commits with it (durably); outside, it is its own asynchronous commit.
     """
     durable = connection.in_atomic_block or settings.AUDIT_SYNCHRONOUS_READS
-    with connection.cursor() as cursor:
-        cursor.execute(
-            AUDIT_INSERT if durable else AUDIT_INSERT_ASYNC,
-            [
-                actor,
-                action,
-                resource,
-                list(resource_ids),
-                list(patient_ids),
-                outcome,
-                client_ip(request),
-                getattr(request, "request_id", ""),
-                getattr(request, "client_request_id", ""),
-            ],
-        )
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                AUDIT_INSERT if durable else AUDIT_INSERT_ASYNC,
+                [
+                    actor,
+                    action,
+                    resource,
+                    list(resource_ids),
+                    list(patient_ids),
+                    outcome,
+                    client_ip(request),
+                    getattr(request, "request_id", ""),
+                    getattr(request, "client_request_id", ""),
+                ],
+            )
+    except Exception:
+        AUDIT_WRITE_FAILURES.inc()
+        raise
 
 
 class ReadAudit:
@@ -222,7 +227,11 @@ class ReadAudit:
             getattr(request, "request_id", ""),
             getattr(request, "client_request_id", ""),
         )
-        result = execute(statement, (*params, *audit_params), many, context)
+        try:
+            result = execute(statement, (*params, *audit_params), many, context)
+        except Exception:
+            AUDIT_WRITE_FAILURES.inc()  # the read and its row are one statement: neither happened
+            raise
         view.audit_written = True
         return result
 

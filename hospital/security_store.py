@@ -1,9 +1,10 @@
-"""The security store: throttle counters and revocation state, shared by the workers of a host.
+"""The security store: throttle counters, revocation state and replica pins, shared by the workers of a host.
 
 It is the cache alias "security", configured once in settings.CACHES, apart from the count cache
 ("default"), so that no amount of list traffic can push a throttle counter or a revocation out. Without
-REDIS_URL it is a file cache under DATA_DIR that never evicts a live entry (below); a shared store (Redis)
-makes revocation immediate across hosts too.
+REDIS_URL it is a file cache under DATA_DIR that never evicts a live entry (below); with it, Redis
+(hospital.redis_store, run with maxmemory-policy noeviction), shared by every instance, which makes throttles
+and revocation immediate across hosts too.
 """
 
 import time

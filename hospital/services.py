@@ -18,6 +18,7 @@ from rest_framework_simplejwt.utils import datetime_from_epoch, get_md5_hash_pas
 from hospital import revocation
 from hospital.access import visible_patients, with_roles
 from hospital.exceptions import Conflict, save_or_field_error, violated_constraint
+from hospital.metrics import BOOKING_CONFLICTS
 from hospital.models import (
     TIME_HOLDING_STATUSES,
     Appointment,
@@ -147,6 +148,7 @@ class Overlap(Conflict):
     """409 listing every clashing appointment; those of patients the caller may not see, by their times alone."""
 
     def __init__(self, conflicts: list[dict]):
+        BOOKING_CONFLICTS.labels("overlap").inc()
         super().__init__(
             "This time overlaps other appointments of the doctor or the patient.", "overlap", conflicts=conflicts
         )
@@ -154,6 +156,7 @@ class Overlap(Conflict):
 
 class FullyBooked(Conflict):
     def __init__(self, doctor: Doctor, day: date):
+        BOOKING_CONFLICTS.labels("fully_booked").inc()
         super().__init__(
             f"The doctor is fully booked on {day.isoformat()} ({doctor.max_appointments_per_day} appointments).",
             "fully_booked",

@@ -11,6 +11,7 @@ from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.throttling import AnonRateThrottle, ScopedRateThrottle
 
+from hospital.metrics import THROTTLE_REFUSALS
 from hospital.redis_store import RETRY_AFTER_FAILURE_SECONDS, StoreUnavailable
 from hospital.security_store import security_store
 
@@ -64,11 +65,14 @@ class SecurityStoreThrottleMixin:
 
     def allow_request(self, request, view):
         try:
-            return super().allow_request(request, view)
+            allowed = super().allow_request(request, view)
         except StoreUnavailable:
             if self.fail_closed:
                 raise ThrottleUnavailable from None
             return True
+        if not allowed:
+            THROTTLE_REFUSALS.labels(self.scope).inc()
+        return allowed
 
 
 class AnonymousRateThrottle(SecurityStoreThrottleMixin, AnonRateThrottle):

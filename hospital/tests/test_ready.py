@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
-from django.test import SimpleTestCase
+from django.test import TransactionTestCase
 from django.urls import reverse
 from rest_framework import status
 
@@ -89,17 +89,18 @@ class ReadyWithRedisTests(ApiTestCase):
         )
 
 
-class GunicornDrainTests(SimpleTestCase):
-    """gunicorn as production starts it (gunicorn.conf.py), on the test database, told to stop with SIGTERM."""
+class GunicornDrainTests(TransactionTestCase):
+    """gunicorn as production starts it (gunicorn.conf.py), on the test database (a transaction test case, so
+    that the runner creates it), told to stop with SIGTERM."""
 
     DRAIN_SECONDS = 2
 
-    def get(self, port: int, path: str) -> tuple[int, dict]:
+    def get(self, port: int, path: str, *, parse=json.loads) -> tuple[int, dict]:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
             connection.request("GET", path)
             response = connection.getresponse()
-            return response.status, json.loads(response.read())
+            return response.status, parse(response.read())
         finally:
             connection.close()
 
@@ -134,6 +135,11 @@ class GunicornDrainTests(SimpleTestCase):
                 return False
 
         self.wait_for(answers)
+        # The workers' counters, added up from PROMETHEUS_MULTIPROC_DIR (prometheus-client's multiprocess mode).
+        metrics_status, metrics = self.get(port, "/metrics", parse=bytes.decode)
+        self.assertEqual(metrics_status, status.HTTP_200_OK)
+        self.assertIn('healthcare_http_requests_total{method="GET",route="api/ready/",status="200"} 1.0', metrics)
+        self.assertTrue(any(metrics_dir.iterdir()))
         server.send_signal(signal.SIGTERM)
 
         self.wait_for(lambda: self.get(port, READY_URL) == (503, {"status": "draining"}), timeout=5)

@@ -22,6 +22,8 @@ def load_settings(**env: str) -> dict:
     """Execute settings.py as at start-up, with `env` on top of an environment free of overrides."""
     names = ["SECRET_KEY", "DEBUG", "DATABASE_URL", "HTTPS", "PAGE_SIZE", "MAX_PAGE_SIZE", "DATA_DIR"]
     names += ["HOST", "PORT", "WEB_CONCURRENCY"]
+    names += ["REDIS_URL", "DATABASE_REPLICA_URL", "REPLICA_PIN_SECONDS", "DRAIN_SECONDS", "METRICS_TOKEN"]
+    names += ["MIGRATION_LOCK_TIMEOUT"]
     with tempfile.TemporaryDirectory() as empty_data_dir:
         base = {name: "" for name in names} | {"DATA_DIR": empty_data_dir}
         with mock.patch.dict(os.environ, base | env):
@@ -179,6 +181,49 @@ class SettingsTests(SimpleTestCase):
         self.assertEqual(loaded["WEB_CONCURRENCY"], 2 * os.cpu_count() + 1)
         for name, raw in (("PORT", "abc"), ("PORT", "0"), ("PORT", "65536"), ("WEB_CONCURRENCY", "0"), ("HOST", "a b")):
             with self.subTest(name=name, raw=raw), self.assertRaisesMessage(ImproperlyConfigured, name):
+                load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL, **{name: raw})
+
+    def test_without_redis_or_a_replica_everything_stays_on_this_host(self):
+        loaded = load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL)
+
+        self.assertIn("FileBasedCache", loaded["CACHES"]["default"]["BACKEND"])
+        self.assertIn("FileBasedCache", loaded["CACHES"]["security"]["BACKEND"])
+        self.assertIsNone(loaded["READ_REPLICA"])
+        self.assertEqual(loaded["DATABASES"]["replica"]["NAME"], "unused")  # the primary, unused by the router
+        self.assertEqual(loaded["DATABASES"]["replica"]["TEST"], {"MIRROR": "default"})
+        self.assertEqual((loaded["REPLICA_PIN_SECONDS"], loaded["DRAIN_SECONDS"]), (5, 0))
+        self.assertEqual((loaded["METRICS_TOKEN"], loaded["MIGRATION_LOCK_TIMEOUT"]), ("", "5s"))
+
+    def test_redis_url_puts_the_count_cache_and_the_security_store_in_redis_under_their_own_prefixes(self):
+        loaded = load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL, REDIS_URL="redis://10.0.0.5:6379/0")
+
+        caches = loaded["CACHES"]
+        self.assertEqual(caches["default"]["LOCATION"], caches["security"]["LOCATION"])
+        self.assertNotEqual(caches["default"]["KEY_PREFIX"], caches["security"]["KEY_PREFIX"])
+        self.assertIn("LocMemCache", caches["users"]["BACKEND"])
+        with self.assertRaisesMessage(ImproperlyConfigured, "REDIS_URL"):
+            load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL, REDIS_URL="http://secret@host")
+
+    def test_a_replica_gets_the_primarys_connection_options(self):
+        replica_url = "postgres://reader@10.0.0.6:5432/healthcare"
+        loaded = load_settings(
+            SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL, DATABASE_REPLICA_URL=replica_url, CLINIC_TIME_ZONE="UTC"
+        )
+
+        replica, primary = loaded["DATABASES"]["replica"], loaded["DATABASES"]["default"]
+        self.assertEqual(loaded["READ_REPLICA"], "replica")
+        self.assertEqual((replica["HOST"], replica["USER"]), ("10.0.0.6", "reader"))
+        self.assertEqual(replica["OPTIONS"], primary["OPTIONS"])
+        with self.assertRaisesMessage(ImproperlyConfigured, "DATABASE_REPLICA_URL"):
+            load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL, DATABASE_REPLICA_URL="sqlite:///x")
+
+    def test_the_new_server_settings_refuse_malformed_values(self):
+        for name, raw in (
+            ("REPLICA_PIN_SECONDS", "-1"),
+            ("DRAIN_SECONDS", "soon"),
+            ("MIGRATION_LOCK_TIMEOUT", "5 seconds"),
+        ):
+            with self.subTest(name=name), self.assertRaisesMessage(ImproperlyConfigured, name):
                 load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL, **{name: raw})
 
     def test_a_default_page_size_above_the_maximum_is_refused(self):
