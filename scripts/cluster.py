@@ -313,11 +313,19 @@ class Instance:
                 self.kill()
 
     def kill(self) -> None:
-        """SIGKILL to the master and its workers at once (its own session: one process group)."""
+        """SIGKILL to the master and its workers at once (its own session: one process group); returns once the
+        port refuses connections (a dying worker keeps the listening socket, and its queue, a moment longer)."""
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                except OSError:
+                    return
+                time.sleep(0.005)
 
 
 # ---------------------------------------------------------------------------------------- health checks
