@@ -111,11 +111,10 @@ def section(targets: list[Target], seconds: float, load_average: str) -> str:
         )
     else:
         verdict = (
-            f"The cluster came out ahead here, within the noise of a shared machine: other processes used "
-            f"{other:.0f}% of the CPU meanwhile, and the rounds of each server vary by as much. Three instances on "
-            "two cores add no capacity (every worker competes for the same two cores with PostgreSQL); on a quiet "
-            "machine the difference is the cost of the cluster's parts (Redis round trips, replica reads, nginx "
-            "over TCP)."
+            "The cluster came out ahead here, within the noise of a shared machine (the rounds of each server vary "
+            "by as much). Three instances on two cores add no capacity (every worker competes for the same two "
+            "cores with PostgreSQL); on a quiet machine the difference is the cost of the cluster's parts (Redis "
+            "round trips, replica reads, nginx over TCP)."
         )
     noisy = (
         f" Other processes used {other:.0f}% of the CPU during these rounds on average: compare with care."
