@@ -55,7 +55,7 @@ class Breaker:
             for callback in recovery_callbacks:
                 callback()
             # Again, after the callbacks' writes: a read must see what they restored.
-            result = operation(*args, **kwargs)
+            return self.call(operation, *args, **kwargs)
         return result
 
 

@@ -60,10 +60,13 @@ class CountedTests(MetricsReader, ApiTestCase):
             - self.value(before, "healthcare_http_request_duration_seconds_count", **duration),
             1,
         )
-        # No path, id or user in any label.
-        labels = " ".join(str(key[1]) for key in after)
-        self.assertNotIn(f"/{self.patient.pk}/", labels)
-        self.assertNotIn("user", labels)
+        # No path, id or user in any label: only these labels (and the client library's own, about Python).
+        label_names = {name for _sample, labels in after for name, _value in labels}
+        allowed = {"route", "method", "status", "le", "scope", "code"}
+        self.assertEqual(
+            label_names - allowed, {"generation", "implementation", "major", "minor", "patchlevel", "version"}
+        )
+        self.assertNotIn(f"/{self.patient.pk}/", " ".join(str(labels) for _sample, labels in after))
 
     def test_queries_per_request_are_observed(self):
         before = self.scrape()

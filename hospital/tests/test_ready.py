@@ -80,7 +80,8 @@ class ReadyWithRedisTests(ApiTestCase):
 
         self.redis.stop()
         try:
-            response = self.client.get(READY_URL)
+            with self.assertLogs("hospital.redis_store", "WARNING"):
+                response = self.client.get(READY_URL)
         finally:
             self.redis.start()
         self.assertEqual(response.status_code, status.HTTP_503_SERVICE_UNAVAILABLE)

@@ -130,6 +130,7 @@ class RepresentationPlanTests(ApiTestCase):
             ),
             (api_serializers.TokenPairSerializer, {"access": "a.b.c", "refresh": UNICODE}, {}),
             (api_serializers.HealthSerializer, {"status": "ok", "database": "ok"}, {}),
+            (api_serializers.ReadySerializer, {"status": "ready", "database": "ok", "migrations": "ok"}, {}),
             (
                 api_serializers.ApiIndexSerializer,
                 {
