@@ -46,9 +46,9 @@ DRAIN_SECONDS = 2  # each instance answers /api/ready/ 503 this long after SIGTE
 WEB_CONCURRENCY = 2  # gunicorn workers per instance: three instances share the machine's cores
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 20
-# The instances' servers in nginx. max_fails=0: nginx's own failure counting would count a POST a draining
-# or Redis-less instance answered 503, and with every server counted failed nginx answers 502 to everything
-# for fail_timeout; the health checks decide instead, and a request that cannot connect is passed on anyway.
+# The instances' servers in nginx. max_fails=0: during an outage of the database they share, every instance
+# answers reads 503; nginx would count them all failed and answer 502 to everything for fail_timeout. The health
+# checks decide instead, and a request that cannot connect is passed to the next instance anyway.
 UPSTREAM_OPTIONS = "max_fails=0"
 
 
