@@ -4,10 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test fuzz fault seed bench superuser lint format checks nginx
+.PHONY: run cluster test fuzz fault drill seed bench superuser lint format checks nginx redis
 
 run: $(INSTALLED) nginx  ## Serve the API on $HOST:$PORT (default 127.0.0.1:8000): nginx in front of gunicorn
 	@$(PY) scripts/dev.py serve
+
+cluster: $(INSTALLED) nginx redis  ## Three instances behind nginx on $PORT, a PostgreSQL primary and replica, Redis
+	@$(PY) scripts/cluster.py
 
 test: $(INSTALLED) nginx  ## The whole suite under coverage, lint, migration and deploy checks
 	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)  # the browser test's browser
@@ -20,12 +23,15 @@ fuzz: $(INSTALLED)  ## Schemathesis against the API's own OpenAPI schema, in-pro
 fault: $(INSTALLED)  ## Stop and restart PostgreSQL under load: 503s meanwhile, quick recovery, no lost write
 	@$(PY) scripts/fault_tolerance.py
 
+drill: $(INSTALLED) nginx redis  ## make cluster under load while instances restart, die and Redis pauses
+	@$(PY) scripts/cluster_drill.py
+
 seed: $(INSTALLED)  ## Demo data: make seed ARGS="--patients 100000 --doctors 1000 --mappings 100000 --reset"
 	@$(PY) scripts/dev.py run -- sh -c '$(PY) manage.py migrate --noinput --verbosity 0 && $(PY) manage.py seed_demo $(ARGS)'
 
-bench: $(INSTALLED) nginx  ## Measure the API under load against a bare ceiling; writes BENCHMARKS.md (BENCH_QUICK=1: short)
+bench: $(INSTALLED) nginx redis  ## Measure the API under load against a bare ceiling, then the cluster; writes BENCHMARKS.md (BENCH_QUICK=1: short)
 	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
-	@$(PY) -m benchmarks.run
+	@$(PY) -m benchmarks.run && $(PY) -m benchmarks.cluster
 
 superuser: $(INSTALLED)  ## An admin account: prompts; or USERNAME=... EMAIL=... with DJANGO_SUPERUSER_PASSWORD set
 	@$(PY) scripts/dev.py run -- $(PY) manage.py superuser
@@ -62,6 +68,11 @@ checks:
 nginx:
 	@test -x /usr/sbin/nginx || command -v nginx >/dev/null || \
 		(apt-get update && apt-get install -y --no-install-recommends nginx)
+
+# Debian's Redis, for make cluster, make drill and make bench (each starts its own redis-server); installed if missing.
+redis:
+	@command -v redis-server >/dev/null || test -x /usr/bin/redis-server || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server)
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'

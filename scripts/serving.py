@@ -73,16 +73,26 @@ def listen_problem(host: str, port: int) -> str | None:
     return None
 
 
-def nginx_config(*, listen: str, runtime_dir: Path, app_sockets: list[Path], behind_proxy: bool = False) -> str:
-    """The template, filled in. `behind_proxy`: a trusted proxy in front says whether the client used https."""
+def nginx_config(
+    *,
+    listen: str,
+    runtime_dir: Path,
+    app_sockets: list[Path] = (),
+    app_servers: list[str] = (),
+    behind_proxy: bool = False,
+) -> str:
+    """The template, filled in. The upstream: `app_sockets` (unix sockets) and `app_servers` (nginx `server`
+    lines without the word, e.g. "127.0.0.1:8001 max_fails=0 down"). `behind_proxy`: a trusted proxy in front
+    says whether the client used https."""
     for path in (runtime_dir, *app_sockets):
         if not SAFE_PATH.fullmatch(str(path)):
             raise RuntimeError(f"unexpected characters in {path}; set TMPDIR to a plain path")
+    servers = [f"unix:{path}" for path in app_sockets] + list(app_servers)
     values = {
         "listen": listen,
         "runtime_dir": str(runtime_dir),
         "worker_processes": "1",  # ample for one machine's gunicorn workers (see benchmarks/TUNING.md)
-        "upstream_servers": "\n".join(f"        server unix:{path};" for path in app_sockets),
+        "upstream_servers": "\n".join(f"        server {server};" for server in servers),
         "forwarded_proto": "$http_x_forwarded_proto" if behind_proxy else "$scheme",
     }
     return PLACEHOLDER.sub(lambda match: values[match[1]], NGINX_TEMPLATE.read_text())
