@@ -12,9 +12,8 @@ run: $(INSTALLED) nginx  ## Serve the API on $HOST:$PORT (default 127.0.0.1:8000
 cluster: $(INSTALLED) nginx redis  ## Three instances behind nginx on $PORT, a PostgreSQL primary and replica, Redis
 	@$(PY) scripts/cluster.py
 
-test: $(INSTALLED) nginx  ## The whole suite under coverage, lint, migration and deploy checks
+test: $(INSTALLED) nginx redis  ## The whole suite under coverage, lint, migration and deploy checks
 	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)  # the browser test's browser
-	@command -v redis-server >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server)  # the Redis tests' server
 	@$(PY) scripts/dev.py run -- $(MAKE) --no-print-directory checks
 
 fuzz: $(INSTALLED)  ## Schemathesis against the API's own OpenAPI schema, in-process, on a throwaway database
@@ -69,7 +68,7 @@ nginx:
 	@test -x /usr/sbin/nginx || command -v nginx >/dev/null || \
 		(apt-get update && apt-get install -y --no-install-recommends nginx)
 
-# Debian's Redis, for make cluster, make drill and make bench (each starts its own redis-server); installed if missing.
+# Debian's Redis, for make test, cluster, drill and bench (each starts its own redis-server); installed if missing.
 redis:
 	@command -v redis-server >/dev/null || test -x /usr/bin/redis-server || \
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server)
