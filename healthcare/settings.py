@@ -234,7 +234,7 @@ if PAGE_SIZE > MAX_PAGE_SIZE:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["hospital.authentication.CachedUserJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["hospital.renderers.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["hospital.parsers.StrictJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "hospital.pagination.LinkHeaderPagination",
     "DEFAULT_FILTER_BACKENDS": [
