@@ -37,6 +37,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 HOST = env_host("HOST", "127.0.0.1")
 PORT = env_int("PORT", 8000, min_value=1, max_value=65535)
 WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1, min_value=1, max_value=256)
+# Workers of the login pool (scripts/serving.py): logins and registrations, at a lower CPU priority; 0: none.
+LOGIN_CONCURRENCY = env_int("LOGIN_CONCURRENCY", 1, min_value=0, max_value=64)
 
 # Placeholders that appear in this repository and must never sign a production token.
 KNOWN_INSECURE_KEYS = {"change-me", "replace-with-a-long-random-string"}
