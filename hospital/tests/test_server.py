@@ -277,6 +277,41 @@ class ServedLikeMakeRunTests(TransactionTestCase):
         self.assertRegex(headers["X-Request-ID"], r"^[0-9a-f]{32}$")
         self.assertEqual(self.server.request("GET", "/static/admin/css/base.css")[0], 200)
 
+    def test_logins_are_served_by_the_login_pool_at_a_lower_cpu_priority(self):
+        """LOGIN_CONCURRENCY's default: one more gunicorn, niced, whose worker does the logins' password hashing."""
+        pools = {}
+        for pid, _ in self.server.processes():
+            line = command_line(pid)
+            if "gunicorn" in line and "--bind" in line:
+                pools["login" if "gunicorn-login.sock" in line else "app"] = pid
+        self.assertEqual(set(pools), {"app", "login"})
+        table = process_table()
+
+        def workers(pool: str) -> list[int]:
+            return [pid for pid, (parent, _) in table.items() if parent == pools[pool]]
+
+        def niceness(pid: int) -> int:
+            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+        def cpu_ticks(pool: str) -> int:
+            return sum(
+                sum(map(int, Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13]))
+                for pid in workers(pool)
+            )
+
+        self.assertEqual(len(workers("login")), 1)
+        self.assertEqual([niceness(pid) for pid in (pools["login"], *workers("login"))], [10, 10])
+        self.assertEqual({niceness(pid) for pid in (pools["app"], *workers("app"))}, {0})
+        before = cpu_ticks("login")
+        body = json.dumps({"username": "nobody", "password": "not-the-password"})
+        for _ in range(3):  # an unknown account still costs one password hash (Django's timing defence)
+            status, _, answer = self.server.request(
+                "POST", "/api/auth/login/", headers={"Content-Type": "application/json"}, body=body
+            )
+            self.assertEqual(status, 401, answer)
+        # Three hashes of about a quarter of a second each: CPU the login pool's worker used, not the app's.
+        self.assertGreater(cpu_ticks("login") - before, os.sysconf("SC_CLK_TCK") * 0.3)
+
 
 class NginxOwnErrorsTests(SimpleTestCase):
     """The errors nginx writes itself, with gunicorn absent: JSON in the API's shape, never nginx's HTML."""
