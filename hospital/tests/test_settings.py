@@ -176,7 +176,7 @@ class SettingsTests(SimpleTestCase):
     def test_the_server_settings_have_defaults_and_refuse_malformed_values(self):
         loaded = load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL)
         self.assertEqual((loaded["HOST"], loaded["PORT"]), ("127.0.0.1", 8000))
-        self.assertEqual(loaded["WEB_CONCURRENCY"], 2 * os.cpu_count() + 1)
+        self.assertEqual(loaded["WEB_CONCURRENCY"], os.cpu_count())
         self.assertEqual(loaded["LOGIN_CONCURRENCY"], 1)
         self.assertEqual(
             load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL, LOGIN_CONCURRENCY="0")["LOGIN_CONCURRENCY"],
