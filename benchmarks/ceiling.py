@@ -38,6 +38,7 @@ STATIC_HEADERS = [
     ("Referrer-Policy", "same-origin"),
     ("Cross-Origin-Opener-Policy", "same-origin"),
     ("Cache-Control", "no-store"),
+    ("Vary", "origin"),  # django-cors-headers, on every /api/ answer
 ]
 
 _connection = None

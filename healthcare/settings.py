@@ -39,7 +39,11 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 # WEB_CONCURRENCY gunicorn workers behind it. Read here so that a malformed value is refused like any other.
 HOST = env_host("HOST", "127.0.0.1")
 PORT = env_int("PORT", 8000, min_value=1, max_value=65535)
-WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1, min_value=1, max_value=256)
+# One worker per core: the requests are CPU-bound Python, and more workers than cores measured slower (fewer
+# req/s, longer p99: benchmarks/TUNING.md); the login pool keeps slow logins from holding them.
+WEB_CONCURRENCY = env_int("WEB_CONCURRENCY", os.cpu_count() or 1, min_value=1, max_value=256)
+# Workers of the login pool (scripts/serving.py): logins and registrations, at a lower CPU priority; 0: none.
+LOGIN_CONCURRENCY = env_int("LOGIN_CONCURRENCY", 1, min_value=0, max_value=64)
 
 # Graceful shutdown (gunicorn.conf.py, hospital.draining): after SIGTERM, /api/ready/ answers 503 for this many
 # seconds, while every request is still served, so that a load balancer stops sending any; then gunicorn stops.
@@ -294,7 +298,7 @@ if PAGE_SIZE > MAX_PAGE_SIZE:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["hospital.authentication.CachedUserJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["hospital.renderers.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["hospital.parsers.StrictJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "hospital.pagination.LinkHeaderPagination",
     "DEFAULT_FILTER_BACKENDS": [

@@ -201,6 +201,7 @@ def serve(env: dict[str, str], config: dict) -> int:
         host=config["HOST"],
         port=config["PORT"],
         behind_proxy=proxies > 0,
+        login_workers=config["LOGIN_CONCURRENCY"],
     )
     try:
         stack.start()
@@ -208,6 +209,8 @@ def serve(env: dict[str, str], config: dict) -> int:
         if not Stopping.requested():
             url = stack.url
             workers = f"{config['WEB_CONCURRENCY']} gunicorn worker" + ("s" if config["WEB_CONCURRENCY"] > 1 else "")
+            if config["LOGIN_CONCURRENCY"]:
+                workers += f" and {config['LOGIN_CONCURRENCY']} for logins"
             say(
                 f"""
   healthcare-backend is serving on {url}  (nginx, with {workers} behind it)

@@ -28,6 +28,8 @@ PLACEHOLDER = re.compile(r"\{\{ (\w+) \}\}")
 # Paths go into nginx's configuration unquoted; a temporary directory's name never needs quoting.
 SAFE_PATH = re.compile(r"[\w./-]+")
 PR_SET_PDEATHSIG = 1
+# The login pool's niceness: under load its password hashes take the CPU the app's workers leave.
+LOGIN_NICENESS = 10
 STOP_TIMEOUT_SECONDS = 15
 
 
@@ -79,20 +81,24 @@ def nginx_config(
     runtime_dir: Path,
     app_sockets: list[Path] = (),
     app_servers: list[str] = (),
+    login_sockets: list[Path] = (),
     behind_proxy: bool = False,
 ) -> str:
     """The template, filled in. The upstream: `app_sockets` (unix sockets) and `app_servers` (nginx `server`
-    lines without the word, e.g. "127.0.0.1:8001 max_fails=0 down"). `behind_proxy`: a trusted proxy in front
-    says whether the client used https."""
-    for path in (runtime_dir, *app_sockets):
+    lines without the word, e.g. "127.0.0.1:8001 max_fails=0 down"). `login_sockets`: the login pool's, if any
+    (else logins go to the app's upstream servers). `behind_proxy`: a trusted proxy in front says whether the
+    client used https."""
+    for path in (runtime_dir, *app_sockets, *login_sockets):
         if not SAFE_PATH.fullmatch(str(path)):
             raise RuntimeError(f"unexpected characters in {path}; set TMPDIR to a plain path")
     servers = [f"unix:{path}" for path in app_sockets] + list(app_servers)
+    login_servers = [f"unix:{path}" for path in login_sockets] or servers
     values = {
         "listen": listen,
         "runtime_dir": str(runtime_dir),
         "worker_processes": "1",  # ample for one machine's gunicorn workers (see benchmarks/TUNING.md)
         "upstream_servers": "\n".join(f"        server {server};" for server in servers),
+        "login_upstream_servers": "\n".join(f"        server {server};" for server in login_servers),
         "forwarded_proto": "$http_x_forwarded_proto" if behind_proxy else "$scheme",
     }
     return PLACEHOLDER.sub(lambda match: values[match[1]], NGINX_TEMPLATE.read_text())
@@ -104,6 +110,12 @@ def own_session_dying_with_parent() -> None:
     os.setsid()
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def own_session_at_login_priority() -> None:
+    """As own_session_dying_with_parent, at a lower CPU priority (LOGIN_NICENESS), for the login pool."""
+    own_session_dying_with_parent()
+    os.nice(LOGIN_NICENESS)
 
 
 def stop_process(process: subprocess.Popen, signum: int, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
@@ -118,13 +130,29 @@ def stop_process(process: subprocess.Popen, signum: int, timeout: float = STOP_T
 
 
 class Stack:
-    """gunicorn serving `wsgi` on a unix socket, behind nginx on host:port; stop() stops both."""
+    """gunicorn serving `wsgi` on a unix socket, behind nginx on host:port; stop() stops both.
 
-    def __init__(self, *, wsgi: str, env: dict[str, str], host: str, port: int, behind_proxy: bool = False):
+    With `login_workers`, a second gunicorn with that many workers, at a lower CPU priority, serves the paths
+    that hash a password (deploy/nginx.conf.template routes them to it): a burst of logins then takes the CPU
+    the app's workers leave instead of stalling them. 0: the app's workers serve logins too.
+    """
+
+    def __init__(
+        self,
+        *,
+        wsgi: str,
+        env: dict[str, str],
+        host: str,
+        port: int,
+        behind_proxy: bool = False,
+        login_workers: int = 0,
+    ):
         self.wsgi, self.env, self.host, self.port = wsgi, env, host, port
         self.behind_proxy = behind_proxy
+        self.login_workers = login_workers
         self.runtime_dir: Path | None = None
         self.gunicorn: subprocess.Popen | None = None
+        self.login_gunicorn: subprocess.Popen | None = None
         self.nginx: subprocess.Popen | None = None
 
     @property
@@ -140,27 +168,38 @@ class Stack:
         self.runtime_dir = Path(tempfile.mkdtemp(prefix="healthcare-serve-"))
         self.runtime_dir.chmod(0o711)
         app_socket = self.runtime_dir / "gunicorn.sock"
+        login_socket = self.runtime_dir / "gunicorn-login.sock"
         config = self.runtime_dir / "nginx.conf"
         config.write_text(
             nginx_config(
                 listen=authority(self.host, self.port),
                 runtime_dir=self.runtime_dir,
                 app_sockets=[app_socket],
+                login_sockets=[login_socket] if self.login_workers else (),
                 behind_proxy=self.behind_proxy,
             )
         )
-        gunicorn = str(Path(sys.executable).parent / "gunicorn")
+        gunicorn = [str(Path(sys.executable).parent / "gunicorn"), "--config", "gunicorn.conf.py"]
         common = {"cwd": BASE_DIR, "stdout": output, "stderr": subprocess.STDOUT if output else None}
         self.gunicorn = subprocess.Popen(
-            [gunicorn, "--config", "gunicorn.conf.py", "--bind", f"unix:{app_socket}", self.wsgi],
+            [*gunicorn, "--bind", f"unix:{app_socket}", self.wsgi],
             env=self.env,
             preexec_fn=own_session_dying_with_parent,
             **common,
         )
+        sockets = [app_socket]
+        if self.login_workers:
+            self.login_gunicorn = subprocess.Popen(
+                [*gunicorn, "--workers", str(self.login_workers), "--bind", f"unix:{login_socket}", self.wsgi],
+                env=self.env,
+                preexec_fn=own_session_at_login_priority,
+                **common,
+            )
+            sockets.append(login_socket)
         # gunicorn's master binds at once (its workers boot after): nginx starts with somewhere to connect to.
         deadline = time.monotonic() + 30
-        while not app_socket.exists():
-            if self.gunicorn.poll() is not None or time.monotonic() > deadline:
+        while not all(path.exists() for path in sockets):
+            if self.exited() or time.monotonic() > deadline:
                 raise RuntimeError(self.exited() or "gunicorn did not open its socket within 30 s")
             time.sleep(0.05)
         self.nginx = subprocess.Popen(
@@ -171,7 +210,11 @@ class Stack:
 
     def exited(self) -> str | None:
         """The name and exit status of a process that stopped on its own, if one did."""
-        for name, process in (("gunicorn", self.gunicorn), ("nginx", self.nginx)):
+        for name, process in (
+            ("gunicorn", self.gunicorn),
+            ("login gunicorn", self.login_gunicorn),
+            ("nginx", self.nginx),
+        ):
             if process is not None and process.poll() is not None:
                 return f"{name} stopped (exit status {process.returncode})"
         return None
@@ -199,7 +242,8 @@ class Stack:
         """nginx first, so that nothing new reaches gunicorn; both gracefully (requests under way finish)."""
         if self.nginx is not None:
             stop_process(self.nginx, signal.SIGQUIT)
-        if self.gunicorn is not None:
-            stop_process(self.gunicorn, signal.SIGTERM)
+        for process in (self.gunicorn, self.login_gunicorn):
+            if process is not None:
+                stop_process(process, signal.SIGTERM)
         if self.runtime_dir is not None:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)

@@ -277,6 +277,47 @@ class ServedLikeMakeRunTests(TransactionTestCase):
         self.assertRegex(headers["X-Request-ID"], r"^[0-9a-f]{32}$")
         self.assertEqual(self.server.request("GET", "/static/admin/css/base.css")[0], 200)
 
+    def test_logins_are_served_by_the_login_pool_at_a_lower_cpu_priority(self):
+        """LOGIN_CONCURRENCY's default: one more gunicorn, niced, whose worker does the logins' password hashing."""
+        gunicorns = {pid for pid, _ in self.server.processes() if "--bind" in command_line(pid)}
+        table = process_table()
+        pools = {}
+        for pid in gunicorns:
+            if table[pid][0] not in gunicorns:  # a master (its workers have the same command line)
+                pools["login" if "gunicorn-login.sock" in command_line(pid) else "app"] = pid
+        self.assertEqual(set(pools), {"app", "login"})
+        body = json.dumps({"username": "nobody", "password": "not-the-password"})
+
+        def log_in() -> None:
+            status, _, answer = self.server.request(
+                "POST", "/api/auth/login/", headers={"Content-Type": "application/json"}, body=body
+            )
+            self.assertEqual(status, 401, answer)
+
+        log_in()  # answered once the pool's worker has booted (the app's answering health says nothing of it)
+        table = process_table()
+
+        def workers(pool: str) -> list[int]:
+            return [pid for pid, (parent, _) in table.items() if parent == pools[pool]]
+
+        def niceness(pid: int) -> int:
+            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+        def cpu_ticks(pool: str) -> int:
+            return sum(
+                sum(map(int, Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[11:13]))
+                for pid in workers(pool)
+            )
+
+        self.assertEqual(len(workers("login")), 1)
+        self.assertEqual([niceness(pid) for pid in (pools["login"], *workers("login"))], [10, 10])
+        self.assertEqual({niceness(pid) for pid in (pools["app"], *workers("app"))}, {0})
+        before = cpu_ticks("login")
+        for _ in range(3):  # an unknown account still costs one password hash (Django's timing defence)
+            log_in()
+        # Three hashes of about a quarter of a second each: CPU the login pool's worker used, not the app's.
+        self.assertGreater(cpu_ticks("login") - before, os.sysconf("SC_CLK_TCK") * 0.3)
+
 
 class NginxOwnErrorsTests(SimpleTestCase):
     """The errors nginx writes itself, with gunicorn absent: JSON in the API's shape, never nginx's HTML."""

@@ -21,7 +21,7 @@ DATABASE_URL = "postgres://postgres@127.0.0.1:5432/unused"  # parsed only, never
 def load_settings(**env: str) -> dict:
     """Execute settings.py as at start-up, with `env` on top of an environment free of overrides."""
     names = ["SECRET_KEY", "DEBUG", "DATABASE_URL", "HTTPS", "PAGE_SIZE", "MAX_PAGE_SIZE", "DATA_DIR"]
-    names += ["HOST", "PORT", "WEB_CONCURRENCY"]
+    names += ["HOST", "PORT", "WEB_CONCURRENCY", "LOGIN_CONCURRENCY"]
     names += ["REDIS_URL", "DATABASE_REPLICA_URL", "REPLICA_PIN_SECONDS", "DRAIN_SECONDS", "METRICS_TOKEN"]
     names += ["MIGRATION_LOCK_TIMEOUT"]
     with tempfile.TemporaryDirectory() as empty_data_dir:
@@ -178,8 +178,14 @@ class SettingsTests(SimpleTestCase):
     def test_the_server_settings_have_defaults_and_refuse_malformed_values(self):
         loaded = load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL)
         self.assertEqual((loaded["HOST"], loaded["PORT"]), ("127.0.0.1", 8000))
-        self.assertEqual(loaded["WEB_CONCURRENCY"], 2 * os.cpu_count() + 1)
-        for name, raw in (("PORT", "abc"), ("PORT", "0"), ("PORT", "65536"), ("WEB_CONCURRENCY", "0"), ("HOST", "a b")):
+        self.assertEqual(loaded["WEB_CONCURRENCY"], os.cpu_count())
+        self.assertEqual(loaded["LOGIN_CONCURRENCY"], 1)
+        self.assertEqual(
+            load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL, LOGIN_CONCURRENCY="0")["LOGIN_CONCURRENCY"],
+            0,
+        )
+        malformed = [("PORT", "abc"), ("PORT", "0"), ("PORT", "65536"), ("WEB_CONCURRENCY", "0"), ("HOST", "a b")]
+        for name, raw in [*malformed, ("LOGIN_CONCURRENCY", "-1"), ("LOGIN_CONCURRENCY", "x")]:
             with self.subTest(name=name, raw=raw), self.assertRaisesMessage(ImproperlyConfigured, name):
                 load_settings(SECRET_KEY=STRONG_KEY, DATABASE_URL=DATABASE_URL, **{name: raw})
 
