@@ -8,13 +8,13 @@ and /metrics adds them up (prometheus-client's multiprocess mode); elsewhere (ru
 registry is served.
 """
 
-import contextlib
 import os
 import time
 
 from django.conf import settings
-from django.db import connections
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+
+from hospital.query_count import counting_statements
 
 REQUESTS = Counter(
     "healthcare_http_requests", "Requests answered, by route pattern, method and status.", ["route", "method", "status"]
@@ -56,22 +56,13 @@ class MetricsMiddleware:
 
     def __call__(self, request):
         started = time.perf_counter()
-        queries = 0
-
-        def count(execute, sql, params, many, context):
-            nonlocal queries
-            queries += 1
-            return execute(sql, params, many, context)
-
         aliases = ("default", settings.READ_REPLICA) if settings.READ_REPLICA else ("default",)
-        with contextlib.ExitStack() as counting:
-            for alias in aliases:
-                counting.enter_context(connections[alias].execute_wrapper(count))
+        with counting_statements(aliases) as queries:
             response = self.get_response(request)
         match = request.resolver_match
         route = match.route if match else "unmatched"
         method = request.method if request.method in KNOWN_METHODS else "other"
         REQUESTS.labels(route, method, str(response.status_code)).inc()
         REQUEST_SECONDS.labels(route, method).observe(time.perf_counter() - started)
-        QUERIES_PER_REQUEST.observe(queries)
+        QUERIES_PER_REQUEST.observe(queries.value)
         return response

@@ -1,12 +1,35 @@
-"""Benchmarks only: the number of SQL statements a request ran, in an `X-Query-Count` response header.
+"""Counting the SQL statements a request runs: for Prometheus (hospital.metrics) and, in benchmarks only, an
+`X-Query-Count` response header.
 
-Settings add this middleware only when BENCHMARK_QUERY_COUNT=true, so that `make bench` can read queries per
+Settings add QueryCountMiddleware only when BENCHMARK_QUERY_COUNT=true, so that `make bench` can read queries per
 request from a running server; a default or production process never loads it.
 """
 
-from django.db import connection
+import contextlib
+from collections.abc import Iterator
+
+from django.db import DEFAULT_DB_ALIAS, connections
 
 QUERY_COUNT_HEADER = "X-Query-Count"
+
+
+class StatementCount:
+    value = 0
+
+
+@contextlib.contextmanager
+def counting_statements(aliases=(DEFAULT_DB_ALIAS,)) -> Iterator[StatementCount]:
+    """Counts the statements run on the connections of `aliases` inside the block."""
+    count = StatementCount()
+
+    def count_statement(execute, sql, params, many, context):
+        count.value += 1
+        return execute(sql, params, many, context)
+
+    with contextlib.ExitStack() as wrappers:
+        for alias in aliases:
+            wrappers.enter_context(connections[alias].execute_wrapper(count_statement))
+        yield count
 
 
 class QueryCountMiddleware:
@@ -16,14 +39,7 @@ class QueryCountMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        count = 0
-
-        def count_query(execute, sql, params, many, context):
-            nonlocal count
-            count += 1
-            return execute(sql, params, many, context)
-
-        with connection.execute_wrapper(count_query):
+        with counting_statements() as count:
             response = self.get_response(request)
-        response[QUERY_COUNT_HEADER] = str(count)
+        response[QUERY_COUNT_HEADER] = str(count.value)
         return response
